@@ -1,0 +1,43 @@
+# langdetect-ops: one target per pipeline stage. `make all` runs them in order on a fresh machine.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+BIN := .venv/bin
+PROFILE ?= default
+PORT ?= $(or $(BENTOML_PORT),3000)
+export MLFLOW_DISABLE_TELEMETRY := true
+export BENTOML_DO_NOT_TRACK := true
+
+.PHONY: all setup corpus train promote export serve ui test test-fast clean
+
+all:  ## everything from a fresh clone to a servable model (= scripts/main.sh)
+	scripts/main.sh
+
+setup:  ## system packages + pinned virtualenv (idempotent)
+	scripts/setup.sh
+
+corpus:  ## data/corpus/{train,valid,test}.csv + manifest.json, from Debian packages
+	$(BIN)/langdetect corpus
+
+train:  ## tokenizer + classifier, logged to MLflow, registered as a new version of `langdetect`
+	$(BIN)/langdetect train --profile $(PROFILE)
+
+promote:  ## @champion -> the newest version (refused if worse than the current champion)
+	$(BIN)/langdetect promote latest
+
+export:  ## @champion -> ONNX fp32 -> int8 -> parity gate -> BentoML store
+	$(BIN)/langdetect export --alias champion
+
+serve:  ## the HTTP API with both runners, on BENTOML_PORT (default 3000)
+	$(BIN)/bentoml serve service.service:LanguageDetector --port $(PORT)
+
+ui:  ## the MLflow UI on the embedded store
+	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --workers 1
+
+test:  ## set up (with Chromium for the UI test) and run every test (= scripts/test.sh)
+	scripts/test.sh
+
+test-fast:  ## unit tests only: no training, serving or browser
+	$(BIN)/python -m pytest -m "not slow and not browser and not container"
+
+clean:
+	rm -rf artifacts mlartifacts mlflow.db .pytest_cache

@@ -1,0 +1,1 @@
+"""langdetect-ops: data -> train -> register -> export -> serve, for a 20-language detector."""

@@ -1,0 +1,105 @@
+"""`langdetect`: one subcommand per pipeline stage."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from langdetect_ops import config
+from langdetect_ops.errors import UserError
+
+
+def cmd_corpus(args) -> None:
+    from training.corpus import build_corpus
+
+    manifest = build_corpus(args.out, args.cache, cap_per_language=args.cap, seed=args.seed)
+    print(f"corpus written to {args.out}: " + ", ".join(
+        f"{split} {sum(counts.values())}" for split, counts in manifest["counts"].items()))
+
+
+def cmd_train(args) -> None:
+    from training.pipeline import run_training
+
+    summary = run_training(args.data, args.profile, init_from=args.init_from, steps=args.steps, seed=args.seed)
+    worst = ", ".join(f"{lang} {acc:.2%}" for lang, acc in summary.worst_languages)
+    print(f"registered {config.REGISTERED_MODEL} version {summary.model_version} (run {summary.run_id})\n"
+          f"test accuracy {summary.test_accuracy:.4%}, macro-F1 {summary.test_macro_f1:.4f}; worst: {worst}\n"
+          f"{summary.parameters:,} parameters, trained in {summary.train_seconds:.0f} s "
+          f"({summary.total_seconds:.0f} s in all); tracking: {config.tracking_uri()}")
+
+
+def cmd_promote(args) -> None:
+    from registry.promote import promote
+
+    result = promote(args.version, alias=args.alias, force=args.force)
+    if not result.changed:
+        print(f"version {result.version} already has @{result.alias}; nothing to do")
+    else:
+        print(f"@{result.alias} -> version {result.version} (previously {result.previous or 'unset'})")
+
+
+def cmd_export(args) -> None:
+    from registry.export import run_export
+
+    s = run_export(alias=args.alias, version=args.version, data_dir=args.data, out_dir=args.out)
+    r = s.report
+    print(f"exported {config.REGISTERED_MODEL} version {s.version}"
+          f"{f' (@{s.alias})' if s.alias else ''}: fp32 ONNX {s.sizes['onnx_fp32_bytes'] / 1e6:.2f} MB, "
+          f"int8 {s.sizes['onnx_int8_bytes'] / 1e6:.2f} MB\n"
+          f"parity on {r.texts} test texts: agreement {r.agreement:.3%}, accuracy torch {r.accuracy_torch:.3%} "
+          f"/ ONNX fp32 {r.accuracy_onnx_fp32:.3%} / int8 {r.accuracy_onnx_int8:.3%}")
+    for kind, tag in s.tags.items():
+        print(f"BentoML model {tag} ({'imported' if s.created[kind] else 'already in the store'})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="langdetect", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("corpus", help="build the multilingual corpus from Debian packages (offline)")
+    p.add_argument("--out", type=Path, default=config.CORPUS_DIR)
+    p.add_argument("--cache", type=Path, default=config.DOWNLOAD_CACHE, help="where .deb downloads are kept")
+    p.add_argument("--cap", type=int, default=12000, help="maximum texts per language")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser("train", help="train tokenizer + classifier, log to MLflow, register a version")
+    p.add_argument("--profile", choices=sorted(config.PROFILES), default="default")
+    p.add_argument("--data", type=Path, default=config.CORPUS_DIR,
+                   help="dataset in papluca's format: DIR/{train,valid,test}.{csv,parquet}")
+    p.add_argument("--init-from", help="fine-tune this checkpoint (local dir, or hub id when reachable)")
+    p.add_argument("--steps", type=int, help="override the profile's number of optimiser steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("promote", help="point an alias (default @champion) at a registered version")
+    p.add_argument("version", help="registered model version number, or 'latest'")
+    p.add_argument("--alias", default=config.CHAMPION_ALIAS)
+    p.add_argument("--force", action="store_true", help="promote even if its test metrics are worse")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("export", help="ONNX export + int8 quantization + parity gate + BentoML import")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--alias", help=f"registry alias to export (default @{config.CHAMPION_ALIAS})")
+    which.add_argument("--version", help="registered version number to export")
+    p.add_argument("--data", type=Path, help="dataset whose test split feeds the parity gate "
+                                              "(default: the one the version was trained on)")
+    p.add_argument("--out", type=Path, default=config.ARTIFACTS_DIR / "export")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

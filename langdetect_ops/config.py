@@ -1,0 +1,71 @@
+"""Configuration shared by every stage: labels, names, paths and environment variables.
+
+The service package never imports this module (it must stay importable in the slim
+CPU image without the training stack); it reads labels from the model's own config.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The label set of papluca/language-identification, in a fixed order (class index = position).
+LANGUAGES: tuple[str, ...] = (
+    "ar", "bg", "de", "el", "en", "es", "fr", "hi", "it", "ja",
+    "nl", "pl", "pt", "ru", "sw", "th", "tr", "ur", "vi", "zh",
+)
+
+REGISTERED_MODEL = "langdetect"
+CHAMPION_ALIAS = "champion"
+EXPERIMENT = "langdetect"
+BENTO_ONNX_MODEL = "langdetect-onnx"
+BENTO_TORCH_MODEL = "langdetect-torch"
+
+DATA_DIR = Path("data")
+CORPUS_DIR = DATA_DIR / "corpus"
+DOWNLOAD_CACHE = DATA_DIR / "debs"
+ARTIFACTS_DIR = Path("artifacts")
+
+# papluca's dataset ships train.csv / valid.csv / test.csv with columns labels,text.
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI if set, else an embedded sqlite store in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
+
+
+def artifact_location() -> str | None:
+    """Artifacts of an embedded sqlite store live beside the database file (not in ./mlruns of
+    whatever directory a command ran from); a tracking server decides for itself."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def quiet_telemetry() -> None:
+    """Both libraries phone home by default; this machine (and many users') cannot."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+# Training profiles. At this budget, examples seen matter more than depth (shared/NOTES.md):
+# a 2x192 model beat a 4x256 one on every slice in less time.
+PROFILES: dict[str, dict] = {
+    # Tests: a tiny model that still learns scripts; well under 2 minutes on 2 cores.
+    "smoke": dict(vocab_size=2000, tokenizer_sample_per_language=400, hidden_size=64, layers=1, heads=2,
+                  intermediate_size=128, max_length=48, batch_size=32, steps=1200, epochs=3, lr=3e-3,
+                  warmup_ratio=0.05, label_smoothing=0.05, short_text_ratio=0.35, sampling_power=0.3,
+                  eval_max_texts=2000),
+    # README main command: at most 15 minutes on 2 cores.
+    "default": dict(vocab_size=16000, tokenizer_sample_per_language=6000, hidden_size=192, layers=2, heads=4,
+                    intermediate_size=768, max_length=64, batch_size=64, steps=2600, epochs=5, lr=1e-3,
+                    warmup_ratio=0.03, label_smoothing=0.05, short_text_ratio=0.35, sampling_power=0.3,
+                    eval_max_texts=None),
+    # Longer run that aims higher (about 40 minutes on 2 cores, minutes on a GPU).
+    "full": dict(vocab_size=24000, tokenizer_sample_per_language=10000, hidden_size=256, layers=4, heads=4,
+                 intermediate_size=1024, max_length=96, batch_size=64, steps=8000, epochs=8, lr=8e-4,
+                 warmup_ratio=0.03, label_smoothing=0.05, short_text_ratio=0.35, sampling_power=0.3,
+                 eval_max_texts=None),
+}

@@ -1,0 +1,1 @@
+"""Registry stage: alias promotion -> ONNX export + int8 quantization -> parity gate -> BentoML store."""

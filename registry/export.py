@@ -1,0 +1,120 @@
+"""`langdetect export`: registry version -> ONNX fp32 -> int8 -> parity gate -> MLflow -> BentoML store."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from langdetect_ops import config
+from langdetect_ops.errors import UserError
+from registry import bento_store, parity
+from registry.models import registry_client, resolve
+from registry.onnx_export import export_onnx, quantize_int8
+from service.inference import OnnxClassifier, TorchClassifier, write_labels
+from training.dataset import file_sha256, load_dataset
+
+FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
+
+
+@dataclass
+class ExportSummary:
+    version: str
+    alias: str | None
+    run_id: str
+    report: parity.ParityReport
+    sizes: dict[str, int]
+    tags: dict[str, str]  # BentoML store tags: {"onnx": ..., "torch": ...}
+    created: dict[str, bool]
+
+
+def run_export(alias: str | None = None, version: str | None = None, data_dir: Path | None = None,
+               out_dir: Path = config.ARTIFACTS_DIR / "export", tamper=None) -> ExportSummary:
+    """`tamper` (tests only) receives the int8 path before the gate, to prove the gate can fail."""
+    client = registry_client()
+    model_version = resolve(client, alias=alias, version=version)
+    alias = None if version is not None else (alias or config.CHAMPION_ALIAS)
+    test = _test_split(client, model_version, data_dir)
+    out = Path(out_dir) / f"v{model_version.version}"
+    shutil.rmtree(out, ignore_errors=True)
+    torch_dir, onnx_dir = _build_bundles(client, model_version, out)
+    if tamper:
+        tamper(onnx_dir / INT8_FILE)
+    report = _parity(torch_dir, onnx_dir, out / FP32_FILE, test)
+    sizes = {"onnx_fp32_bytes": (out / FP32_FILE).stat().st_size,
+             "onnx_int8_bytes": (onnx_dir / INT8_FILE).stat().st_size}
+    _log_export(client, model_version, out, onnx_dir, report, sizes)
+    parity.enforce(report)
+    lineage = {"mlflow_model": model_version.name, "mlflow_version": str(model_version.version),
+               "mlflow_alias": alias or "", "mlflow_run_id": model_version.run_id,
+               "mlflow_tracking_uri": config.tracking_uri()}
+    onnx = bento_store.import_bundle(config.BENTO_ONNX_MODEL, onnx_dir, lineage,
+                                     {"parity": report.as_dict(), **sizes, "format": "onnx-int8"})
+    torch_ = bento_store.import_bundle(config.BENTO_TORCH_MODEL, torch_dir, lineage, {"format": "transformers"})
+    return ExportSummary(str(model_version.version), alias, model_version.run_id, report, sizes,
+                         {"onnx": onnx.tag, "torch": torch_.tag},
+                         {"onnx": onnx.created, "torch": torch_.created})
+
+
+def _test_split(client, model_version, data_dir: Path | None):
+    """The gate runs on the test split of the data the model was trained on, unless told otherwise."""
+    if data_dir is None:
+        logged = client.get_run(model_version.run_id).data.params.get("data_dir")
+        if not logged:
+            raise UserError(f"version {model_version.version}'s run logged no data_dir; pass --data DIR")
+        data_dir = Path(logged)
+    return load_dataset(Path(data_dir))["test"]
+
+
+def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
+    """torch/: checkpoint for the GPU runner; onnx/: int8 model, tokenizer.json, labels.json only."""
+    import mlflow
+
+    components = mlflow.transformers.load_model(f"models:/{model_version.name}/{model_version.version}",
+                                                return_type="components")
+    model = components["model"]
+    max_length = model.config.max_position_embeddings - 2
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    torch_dir, onnx_dir = out / "torch", out / "onnx"
+    model.save_pretrained(torch_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        # The run's own tokenizer.json: byte-identical to what training used.
+        logged = Path(mlflow.artifacts.download_artifacts(run_id=model_version.run_id, artifact_path="tokenizer",
+                                                          dst_path=tmp))
+        for bundle in (torch_dir, onnx_dir):
+            bundle.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(logged / "tokenizer.json", bundle / "tokenizer.json")
+            write_labels(bundle, labels, max_length)
+        shutil.copy2(logged / "tokenizer_config.json", torch_dir / "tokenizer_config.json")
+    export_onnx(model, out / FP32_FILE, max_length)
+    quantize_int8(out / FP32_FILE, onnx_dir / INT8_FILE)
+    return torch_dir, onnx_dir
+
+
+def _parity(torch_dir: Path, onnx_dir: Path, fp32_path: Path, test) -> parity.ParityReport:
+    torch_probs = TorchClassifier(torch_dir, device="cpu").probabilities(test.texts)
+    int8_probs = OnnxClassifier(onnx_dir).probabilities(test.texts)
+    fp32 = OnnxClassifier(onnx_dir, model_file=str(fp32_path.resolve()))
+    return parity.compare(torch_probs, fp32.probabilities(test.texts), int8_probs, test.labels)
+
+
+def _log_export(client, model_version, out: Path, onnx_dir: Path, report, sizes: dict[str, int]) -> None:
+    """An export run holds the ONNX files and the parity report; tags on the version link to it."""
+    import mlflow
+
+    with mlflow.start_run(run_name=f"export-v{model_version.version}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
+        mlflow.set_tags({"stage": "export", "mlflow_model": model_version.name,
+                         "mlflow_version": str(model_version.version), "source_run_id": model_version.run_id})
+        mlflow.log_metrics({**sizes, **{k: float(v) for k, v in report.as_dict().items()}})
+        mlflow.log_artifact(str(out / FP32_FILE), artifact_path="onnx")
+        mlflow.log_artifact(str(onnx_dir / INT8_FILE), artifact_path="onnx")
+        report_path = out / "parity.json"
+        report_path.write_text(json.dumps(report.as_dict(), indent=1))
+        mlflow.log_artifact(str(report_path), artifact_path="onnx")
+    tags = {"export_run_id": run.info.run_id, "onnx_fp32_sha256": file_sha256(out / FP32_FILE),
+            "onnx_int8_sha256": file_sha256(onnx_dir / INT8_FILE), "parity_agreement": f"{report.agreement:.6f}",
+            "parity_passed": str(report.passed).lower(), **{k: str(v) for k, v in sizes.items()}}
+    for key, value in tags.items():
+        client.set_model_version_tag(model_version.name, model_version.version, key, value)

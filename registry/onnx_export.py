@@ -1,0 +1,61 @@
+"""Explicit export and quantize steps (as in optimum's examples), each with its own arguments."""
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+INPUT_NAMES = ["input_ids", "attention_mask"]
+OUTPUT_NAMES = ["logits"]
+
+
+def export_onnx(model, out_path: Path, max_length: int, opset: int = 18) -> Path:
+    """fp32 ONNX with dynamic batch and sequence axes: (input_ids, attention_mask) -> logits."""
+    import torch
+
+    class LogitsOnly(torch.nn.Module):
+        # transformers returns a ModelOutput; the graph should expose only the logits tensor.
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    model = model.to("cpu", dtype=torch.float32).eval()
+    example = (torch.full((2, 8), 5, dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=max_length)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        torch.onnx.export(LogitsOnly(model), example, str(out_path), input_names=INPUT_NAMES,
+                          output_names=OUTPUT_NAMES, opset_version=opset, dynamo=True, optimize=True,
+                          external_data=False, verbose=False,
+                          dynamic_shapes={"input_ids": {0: batch, 1: sequence},
+                                          "attention_mask": {0: batch, 1: sequence}})
+    return out_path
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
+    """Dynamic int8 quantization of the weights (MatMul/Gather), per channel: measurably closer to
+    fp32 on small models at the same size. Activations stay float."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    int8_path.parent.mkdir(parents=True, exist_ok=True)
+    stripped = int8_path.with_name(int8_path.stem + ".noshapes.onnx")
+    prepared = int8_path.with_name(int8_path.stem + ".pre.onnx")
+    # The dynamo exporter's intermediate shape annotations clash with the optimiser that
+    # quant_pre_process runs ("Inferred shape and existing shape differ"); re-infer them instead.
+    graph = onnx.load(str(fp32_path))
+    del graph.graph.value_info[:]
+    onnx.save(graph, str(stripped))
+    try:
+        quant_pre_process(str(stripped), str(prepared), skip_symbolic_shape=True)
+        quantize_dynamic(str(prepared), str(int8_path), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        stripped.unlink(missing_ok=True)
+        prepared.unlink(missing_ok=True)
+    return int8_path

@@ -1,0 +1,56 @@
+"""`langdetect promote VERSION`: what the MLflow UI's Aliases editor does, plus a quality guard."""
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from langdetect_ops import config
+from langdetect_ops.errors import UserError
+from registry.models import get_by_alias, get_version, metric_tag, registry_client
+
+
+@dataclass
+class Promotion:
+    version: str
+    alias: str
+    previous: str | None
+    changed: bool
+
+
+def promote(version: str | int, alias: str = config.CHAMPION_ALIAS, force: bool = False,
+            actor: str | None = None, name: str = config.REGISTERED_MODEL) -> Promotion:
+    client = registry_client()
+    candidate = get_version(client, version, name)
+    current = get_by_alias(client, alias, name, required=False)
+    if current is not None and str(current.version) == str(candidate.version):
+        return Promotion(str(candidate.version), alias, str(current.version), changed=False)
+    if current is not None and not force:
+        _refuse_if_worse(candidate, current, alias)
+    client.set_registered_model_alias(name, alias, candidate.version)
+    previous = str(current.version) if current else None
+    trace = {"promoted_by": actor or _default_actor(), "promoted_at": datetime.now(timezone.utc).isoformat(),
+             "promoted_alias": alias, "previous_champion": previous or "none",
+             "promotion_forced": str(bool(force)).lower()}
+    for key, value in trace.items():
+        client.set_model_version_tag(name, candidate.version, key, value)
+    return Promotion(str(candidate.version), alias, previous, changed=True)
+
+
+def _refuse_if_worse(candidate, current, alias: str) -> None:
+    new, old = metric_tag(candidate), metric_tag(current)
+    if new is None:
+        raise UserError(f"version {candidate.version} has no test_accuracy tag to compare with @{alias} "
+                        f"(version {current.version}); pass --force to promote it anyway")
+    if old is not None and new < old:
+        raise UserError(f"version {candidate.version} is worse than @{alias} (version {current.version}): "
+                        f"test accuracy {new:.4%} < {old:.4%}; pass --force to promote it anyway")
+
+
+def _default_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = os.environ.get("USER", "unknown")
+    return f"{user} (langdetect promote)"

@@ -1,0 +1,115 @@
+"""Shared fixtures: temp MLflow store and BENTOML_HOME, one smoke model, one exported version, one server.
+
+Expensive fixtures are session-scoped so the suite trains once, exports once and serves once.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MINI_CORPUS = REPO / "tests" / "fixtures" / "mini_corpus"
+
+
+@pytest.fixture(scope="session")
+def isolated_env(tmp_path_factory):
+    """Points MLflow and BentoML at temp stores for the whole session, and restores the env after."""
+    root = tmp_path_factory.mktemp("stores")
+    saved = dict(os.environ)
+    os.environ.update({
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "BENTOML_HOME": str(root / "bentoml"),
+        "MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "true",
+        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+    })
+    _reset_bentoml_store(root / "bentoml")
+    yield root
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def _reset_bentoml_store(home: Path) -> None:
+    """BentoML reads BENTOML_HOME once per process; re-point its model store for this session."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    BentoMLContainer.bentoml_home.set(str(home))
+
+
+@pytest.fixture(scope="session")
+def smoke_model(isolated_env):
+    """Trains the smoke profile on the mini corpus and registers version 1."""
+    from training.pipeline import run_training
+
+    return run_training(MINI_CORPUS, "smoke", progress=False)
+
+
+@pytest.fixture(scope="session")
+def exported(smoke_model):
+    """Promotes the smoke model to @champion and exports it into the temp BentoML store."""
+    from registry.export import run_export
+    from registry.promote import promote
+
+    promote(smoke_model.model_version)
+    return run_export(alias="champion", out_dir=isolated_out(smoke_model))
+
+
+def isolated_out(smoke_model) -> Path:
+    return Path(os.environ["BENTOML_HOME"]).parent / "export"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, target: str, env: dict[str, str]):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(Path(env["BENTOML_HOME"]).parent / f"serve-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"{self.url} not ready after {timeout} s; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def server(exported):
+    """A real `bentoml serve` of LanguageDetector (both runners; torch on CPU) on a free loopback port."""
+    srv = Server("service.service:LanguageDetector", dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()

@@ -1,0 +1,248 @@
+"""End to end through the MLflow UI: a person sets @champion in the browser, `langdetect export` follows it.
+
+The registry's alias editor is the promotion path documented for users (registry/models.py points
+there), so this drives a real `mlflow server` with headless Chromium, the way a person would click,
+and checks that the export picks exactly the version chosen in the browser.
+
+Needs Debian's chromium and chromium-driver: run scripts/install-browser.sh (the CI does).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, CHAMPION_ALIAS, REGISTERED_MODEL
+
+from conftest import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+INSTALL_HINT = "run scripts/install-browser.sh (Debian's chromium + chromium-driver) and pip install selenium"
+
+
+# --- fixtures: the twin version, the tracking server, the browser ----------------------------------
+
+@pytest.fixture
+def twin(smoke_model):
+    """A second version of `langdetect` that shares the smoke model's weights, run and tags.
+
+    Identical tags (test_accuracy included) keep later `promote` calls in the session working, and a
+    distinct version number is what proves the export followed the alias rather than "version 1".
+    Teardown puts the session back as it was: the twin, its alias and its BentoML models go away.
+    """
+    import bentoml
+    from registry.models import get_by_alias, registry_client
+
+    client = registry_client()
+    original = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
+    previous = get_by_alias(client, CHAMPION_ALIAS, required=False)
+    version = client.create_model_version(REGISTERED_MODEL, source=original.source, run_id=original.run_id,
+                                          tags=original.tags, model_id=original.model_id)
+    yield version
+    for name in (BENTO_ONNX_MODEL, BENTO_TORCH_MODEL):  # else they would be `:latest` for the services
+        for model in bentoml.models.list(name):
+            if model.info.labels.get("mlflow_version") == str(version.version):
+                bentoml.models.delete(model.tag)
+    client.delete_model_version(REGISTERED_MODEL, version.version)  # drops its alias too
+    if previous is not None:
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, previous.version)
+
+
+@pytest.fixture
+def mlflow_ui(smoke_model, tmp_path):
+    """`mlflow server` on the session's sqlite store, on a free loopback port; yields its base URL.
+
+    One web worker and no job runner (shared/NOTES.md: ~250 MB and ~5 s instead of ~3 GB and ~18 s).
+    The experiment's artifact_location is an absolute file: URI, which the server reads directly, so
+    no --default-artifact-root is needed; cwd is a temp dir so the default ./mlartifacts never lands
+    in the repo. 127.0.0.1 is inside the default --allowed-hosts.
+    """
+    port = free_port()
+    log = open(tmp_path / "mlflow-server.log", "w")
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_DISABLE_TELEMETRY="true")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", os.environ["MLFLOW_TRACKING_URI"],
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(proc, url, log.name)
+        yield url
+    finally:
+        # Its own session: killing the group also ends any worker it forked.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _wait_healthy(proc, url: str, log: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {proc.returncode}; see {log}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"mlflow server at {url} not healthy after {timeout} s; see {log}")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Debian Chromium through its own chromedriver (same source package, so versions match).
+
+    Giving both paths explicitly keeps Selenium Manager from trying to download a browser or driver.
+    """
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not found; {INSTALL_HINT}")
+    webdriver = pytest.importorskip("selenium.webdriver", reason=f"selenium is not installed; {INSTALL_HINT}")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    profile = tmp_path / "chromium-profile"  # fresh: no cached UI state, no "seen" promo dialogs
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage",  # CI containers often have a 64 MB /dev/shm
+                 "--window-size=1400,1000", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+# --- the test -------------------------------------------------------------------------------------
+
+def test_alias_set_in_mlflow_ui_drives_export(twin, mlflow_ui, browser, tmp_path, monkeypatch, capsys):
+    import bentoml
+    import registry.export
+    from langdetect_ops.cli import main
+    from registry.models import registry_client
+
+    client = registry_client()
+    # The UI reads the run's artifacts through the server; the model files must be listable there.
+    listed = httpx.get(f"{mlflow_ui}/ajax-api/2.0/mlflow/artifacts/list", params={"run_id": twin.run_id}).json()
+    assert "tokenizer" in {f["path"] for f in listed.get("files", [])}, listed
+
+    with screenshot_on_failure(browser, tmp_path / "mlflow-ui-failure.png"):
+        set_alias_in_ui(browser, mlflow_ui, REGISTERED_MODEL, twin.version, CHAMPION_ALIAS)
+        champion = _eventually(lambda: client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version,
+                               str(twin.version))
+        assert champion == str(twin.version)
+
+    # `langdetect export --alias champion`, in-process; the spy keeps the summary the CLI only prints.
+    summaries = []
+    real_run_export = registry.export.run_export
+    monkeypatch.setattr(registry.export, "run_export", lambda **kw: summaries.append(real_run_export(**kw))
+                        or summaries[-1])
+    assert main(["export", "--alias", CHAMPION_ALIAS, "--out", str(tmp_path / "export")]) == 0
+    assert f"exported {REGISTERED_MODEL} version {twin.version} (@{CHAMPION_ALIAS})" in capsys.readouterr().out
+    (summary,) = summaries
+    assert summary.version == str(twin.version) and summary.alias == CHAMPION_ALIAS
+    labels = bentoml.models.get(summary.tags["onnx"]).info.labels
+    assert labels["mlflow_version"] == str(twin.version) and labels["mlflow_alias"] == CHAMPION_ALIAS
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+def set_alias_in_ui(driver, base_url: str, model: str, version, alias: str) -> None:
+    """Home -> Model training -> Model registry -> model -> Version N -> Aliases "Add" -> type -> save.
+
+    Selectors are the route hrefs (#/models/...), the button's title and visible texts: what a user
+    sees, and what survives restyling (class names are generated CSS-in-JS hashes).
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 20)
+    click = _clicker(driver, wait)
+    driver.get(f"{base_url}/")
+    # MLflow 3 opens in "GenAI" mode, whose sidebar has no model registry.
+    click((By.XPATH, '//*[@role="button"][normalize-space()="Model training"]'))
+    click((By.CSS_SELECTOR, 'nav a[href="#/models"]'))
+    click((By.CSS_SELECTOR, f'a[href="#/models/{model}"]'))
+    click((By.CSS_SELECTOR, f'a[href="#/models/{model}/versions/{version}"]'))
+    wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "h2"), f"Version {version}"))
+    click((By.CSS_SELECTOR, 'button[title="Add aliases"]'))  # the twin has no alias yet
+
+    dialog = wait.until(EC.visibility_of_element_located((By.XPATH, '//*[@role="dialog"][.//h2[contains(., "alias")]]')))
+    # A tags-mode select: Enter turns the typed text into an alias chip.
+    dialog.find_element(By.CSS_SELECTOR, 'input[role="combobox"]').send_keys(alias, Keys.ENTER)
+    click((By.XPATH, '//*[@role="dialog"]//button[normalize-space()="Save aliases"]'))
+    wait.until(EC.invisibility_of_element(dialog))
+    # The page shows the new alias once the server has stored it.
+    wait.until(EC.text_to_be_present_in_element(
+        (By.XPATH, '//*[@data-testid="descriptions-item"][.//*[normalize-space()="Aliases"]]'), alias))
+
+
+def _clicker(driver, wait):
+    """Clicks once the element is clickable; if a modal covers it, closes that modal and retries.
+
+    MLflow shows a "new Model Registry UI" promo modal on the first visit of the registry; it can
+    appear a moment after the page, so it is handled when it gets in the way rather than awaited.
+    """
+    from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    def click(locator, attempts: int = 5) -> None:
+        for attempt in range(attempts):
+            try:
+                wait.until(EC.element_to_be_clickable(locator)).click()
+                return
+            except (ElementClickInterceptedException, StaleElementReferenceException):
+                if attempt == attempts - 1:
+                    raise
+                for close in driver.find_elements(By.CSS_SELECTOR, '[role="dialog"] button[aria-label="Close"]'):
+                    with contextlib.suppress(Exception):
+                        close.click()
+                time.sleep(0.5)  # the modal's fade-out still intercepts clicks
+
+    return click
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(driver, path: Path):
+    try:
+        yield
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            driver.save_screenshot(str(path))
+            exc.add_note(f"browser screenshot: {path} (page: {driver.current_url})")
+        raise
+
+
+def _eventually(read, expected, timeout: float = 10, interval: float = 0.25):
+    """Reads until it returns `expected` (or time runs out) and returns the last value read.
+
+    The page already shows the alias when set_alias_in_ui returns; this only absorbs any lag
+    between the server's answer and what another connection to the sqlite store sees.
+    """
+    deadline, value = time.monotonic() + timeout, None
+    while True:
+        with contextlib.suppress(Exception):
+            value = read()
+        if value == expected or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

@@ -1,0 +1,234 @@
+"""Promotion by alias, the export + parity gate, and the import into the BentoML store."""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from langdetect_ops.cli import main
+from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, REGISTERED_MODEL
+from langdetect_ops.errors import UserError
+from training.dataset import file_sha256
+
+from conftest import REPO
+
+
+# --- promotion and resolution, on a throwaway registry with hand-made versions --------------------
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    """A fresh sqlite registry with versions 1..3 of accuracies 0.90, 0.95 and 0.80."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'registry.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = MlflowClient(uri, uri)
+    client.create_registered_model(REGISTERED_MODEL)
+    for accuracy in ("0.90", "0.95", "0.80"):
+        client.create_model_version(REGISTERED_MODEL, source=str(tmp_path), tags={"test_accuracy": accuracy})
+    return client
+
+
+def aliases(client, version):
+    return client.get_model_version(REGISTERED_MODEL, str(version)).aliases
+
+
+def test_promote_sets_alias_and_leaves_a_trace(registry):
+    from registry.promote import promote
+
+    first = promote("1")
+    assert (first.version, first.previous, first.changed) == ("1", None, True)
+    second = promote("2", actor="ci-bot")
+    assert second.previous == "1"
+    assert aliases(registry, 2) == ["champion"] and aliases(registry, 1) == []
+    tags = registry.get_model_version(REGISTERED_MODEL, "2").tags
+    assert tags["promoted_by"] == "ci-bot" and tags["previous_champion"] == "1"
+    assert tags["promoted_at"].startswith("20") and tags["promotion_forced"] == "false"
+
+
+def test_promote_refuses_a_worse_model_unless_forced(registry):
+    from registry.promote import promote
+
+    promote("2")
+    with pytest.raises(UserError, match=r"worse than @champion \(version 2\)"):
+        promote("3")
+    assert aliases(registry, 2) == ["champion"]
+    assert promote("3", force=True).changed
+    assert registry.get_model_version(REGISTERED_MODEL, "3").tags["promotion_forced"] == "true"
+
+
+def test_promote_same_version_is_a_no_op(registry):
+    from registry.promote import promote
+
+    promote("1")
+    assert not promote("1").changed
+
+
+def test_promote_other_alias_does_not_touch_champion(registry):
+    from registry.promote import promote
+
+    promote("2")
+    promote("3", alias="challenger")
+    assert aliases(registry, 3) == ["challenger"] and aliases(registry, 2) == ["champion"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["promote", "9"], "has no version 9 (versions: 1, 2, 3)"),
+    (["promote", "two"], "must be a positive integer or 'latest'"),
+    (["export", "--alias", "nope"], "no version of langdetect has the alias @nope"),
+    (["export", "--version", "42"], "has no version 42"),
+])
+def test_bad_references_exit_2_with_a_message(registry, capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_empty_registry_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert main(["export"]) == 2
+    assert "no registered model 'langdetect'" in capsys.readouterr().err
+    assert main(["promote", "1"]) == 2
+
+
+def test_resolve_prefers_version_over_alias(registry):
+    from registry.models import resolve
+
+    registry.set_registered_model_alias(REGISTERED_MODEL, "champion", "1")
+    assert str(resolve(registry).version) == "1"
+    assert str(resolve(registry, alias="champion", version="3").version) == "3"
+
+
+# --- export, parity gate and BentoML import, on the session's smoke model ---------------------------
+
+pytest_slow = pytest.mark.slow
+
+
+@pytest_slow
+def test_export_imports_both_models_with_lineage(exported, smoke_model):
+    import bentoml
+
+    assert exported.version == smoke_model.model_version and exported.alias == "champion"
+    for kind, name in (("onnx", BENTO_ONNX_MODEL), ("torch", BENTO_TORCH_MODEL)):
+        model = bentoml.models.get(exported.tags[kind])
+        assert model.tag.name == name
+        labels = model.info.labels
+        assert labels["mlflow_model"] == REGISTERED_MODEL and labels["mlflow_version"] == exported.version
+        assert labels["mlflow_run_id"] == smoke_model.run_id and labels["mlflow_alias"] == "champion"
+        files = {p.name for p in Path(model.path).iterdir() if p.is_file() and p.name != "model.yaml"}
+        recorded = model.info.metadata["sha256"]
+        assert set(recorded) == files
+        assert all(file_sha256(Path(model.path) / name) == digest for name, digest in recorded.items())
+
+
+@pytest_slow
+def test_cpu_bundle_holds_only_what_the_cpu_runner_needs(exported):
+    import bentoml
+
+    onnx = bentoml.models.get(exported.tags["onnx"])
+    assert set(onnx.info.metadata["sha256"]) == {"model.int8.onnx", "tokenizer.json", "labels.json"}
+    torch_files = set(bentoml.models.get(exported.tags["torch"]).info.metadata["sha256"])
+    assert {"config.json", "model.safetensors", "tokenizer.json", "labels.json"} <= torch_files
+
+
+@pytest_slow
+def test_export_is_logged_and_linked_to_the_version(exported):
+    import bentoml
+    from mlflow import MlflowClient
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    tags = client.get_model_version(REGISTERED_MODEL, exported.version).tags
+    onnx = bentoml.models.get(exported.tags["onnx"])
+    assert tags["onnx_int8_sha256"] == onnx.info.metadata["sha256"]["model.int8.onnx"]
+    assert float(tags["parity_agreement"]) >= 0.995 and tags["parity_passed"] == "true"
+    assert int(tags["onnx_int8_bytes"]) < int(tags["onnx_fp32_bytes"]) / 2
+    logged = {a.path for a in client.list_artifacts(tags["export_run_id"], "onnx")}
+    assert logged == {"onnx/model.onnx", "onnx/model.int8.onnx", "onnx/parity.json"}
+
+
+@pytest_slow
+def test_parity_report_is_consistent(exported):
+    report = exported.report
+    assert report.passed and report.texts > 100
+    assert report.accuracy_torch - report.accuracy_onnx_int8 <= 0.003
+    assert abs(report.accuracy_onnx_fp32 - report.accuracy_torch) < 0.002  # fp32 ONNX == torch
+
+
+@pytest_slow
+def test_export_twice_creates_no_duplicate(exported, tmp_path):
+    import bentoml
+
+    from registry.export import run_export
+
+    before = {m: len(bentoml.models.list(m)) for m in (BENTO_ONNX_MODEL, BENTO_TORCH_MODEL)}
+    again = run_export(version=exported.version, out_dir=tmp_path)
+    assert again.tags == exported.tags and again.created == {"onnx": False, "torch": False}
+    assert {m: len(bentoml.models.list(m)) for m in before} == before
+
+
+def break_classifier_bias(int8_path: Path) -> None:
+    """Pushes one class's output bias far up: the model then answers that class for everything."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(int8_path))
+    biases = [t for t in graph.graph.initializer
+              if list(t.dims) == [20] and t.data_type == onnx.TensorProto.FLOAT]
+    assert biases, "no 20-way bias in the exported graph"
+    for tensor in biases:
+        values = numpy_helper.to_array(tensor).copy()
+        values[0] += 1000.0
+        tensor.CopyFrom(numpy_helper.from_array(values.astype(np.float32), tensor.name))
+    onnx.save(graph, str(int8_path))
+
+
+@pytest_slow
+def test_parity_gate_rejects_a_broken_quantized_model(exported, smoke_model, tmp_path):
+    import bentoml
+    from mlflow import MlflowClient
+
+    from registry.export import run_export
+    from registry.parity import ParityError
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    original = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
+    twin = client.create_model_version(REGISTERED_MODEL, original.source, run_id=original.run_id)
+    before = len(bentoml.models.list(BENTO_ONNX_MODEL))
+    with pytest.raises(ParityError, match="parity gate failed.*nothing was imported"):
+        run_export(version=str(twin.version), out_dir=tmp_path, tamper=break_classifier_bias)
+    assert len(bentoml.models.list(BENTO_ONNX_MODEL)) == before
+    assert client.get_model_version(REGISTERED_MODEL, str(twin.version)).tags["parity_passed"] == "false"
+
+
+@pytest_slow
+def test_cpu_bundle_runs_without_torch_or_transformers(exported):
+    import bentoml
+
+    model_dir = bentoml.models.get(exported.tags["onnx"]).path
+    script = textwrap.dedent(f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split('.')[0] in ('torch', 'transformers'):
+                    raise ImportError('blocked: ' + name)
+        sys.meta_path.insert(0, Block())
+        from service.inference import OnnxClassifier
+        clf = OnnxClassifier({str(model_dir)!r})
+        probs = clf.probabilities(['Dies ist ein deutscher Satz.', 'これは日本語の文です。'])
+        assert probs.shape == (2, 20), probs.shape
+        assert not any(m.split('.')[0] in ('torch', 'transformers') for m in sys.modules)
+        print('ok', [clf.labels[i] for i in probs.argmax(1)])
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok")
+
+
+def test_promote_latest_picks_the_newest_version(registry):
+    from registry.promote import promote
+
+    promote("2")
+    assert promote("latest", force=True).version == "3"

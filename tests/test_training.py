@@ -1,0 +1,99 @@
+"""A smoke training run: MLflow tracking, registration, and fine-tuning from a local checkpoint."""
+import json
+import os
+
+import pytest
+
+from langdetect_ops.config import LANGUAGES, PROFILES, REGISTERED_MODEL
+from langdetect_ops.errors import UserError
+from training.dataset import file_sha256
+
+from conftest import MINI_CORPUS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(smoke_model):
+    from mlflow import MlflowClient
+
+    return MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+
+
+def test_smoke_model_learns(smoke_model):
+    # 20 classes: chance is 5%. The tiny smoke model on 120 lines per language reaches ~85%.
+    assert smoke_model.test_accuracy > 0.6
+    assert 0 < smoke_model.test_macro_f1 <= 1
+    assert len(smoke_model.worst_languages) == 3
+    assert smoke_model.parameters > 50_000
+
+
+def test_version_is_registered_with_lineage_tags(smoke_model, client):
+    version = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
+    assert version.run_id == smoke_model.run_id
+    assert float(version.tags["test_accuracy"]) == pytest.approx(smoke_model.test_accuracy, abs=1e-6)
+    assert version.tags["data_sha256"] == file_sha256(MINI_CORPUS / "train.csv")
+    assert version.tags["git_commit"]
+    assert not version.aliases or "champion" in version.aliases  # no stages, aliases only
+
+
+def test_run_logs_params_metrics_and_artifacts(smoke_model, client):
+    run = client.get_run(smoke_model.run_id)
+    assert run.data.params["profile"] == "smoke"
+    assert int(run.data.params["parameters"]) == smoke_model.parameters
+    history = client.get_metric_history(smoke_model.run_id, "epoch_valid_accuracy")
+    assert len(history) == PROFILES["smoke"]["epochs"]
+    assert run.data.metrics["test_accuracy"] == pytest.approx(smoke_model.test_accuracy)
+    paths = {a.path for a in client.list_artifacts(smoke_model.run_id, "evaluation")}
+    assert {"evaluation/test_confusion.png", "evaluation/test_report.json", "evaluation/test_report.md"} <= paths
+    assert "tokenizer/tokenizer.json" in {a.path for a in client.list_artifacts(smoke_model.run_id, "tokenizer")}
+
+
+def test_per_language_report_covers_all_labels(smoke_model):
+    import mlflow
+
+    local = mlflow.artifacts.download_artifacts(run_id=smoke_model.run_id,
+                                                artifact_path="evaluation/test_report.json")
+    report = json.loads(open(local).read())
+    assert list(report["per_language"]) == list(LANGUAGES)
+    assert len(report["confusion"]) == len(LANGUAGES)
+    assert sum(map(sum, report["confusion"])) == sum(s["support"] for s in report["per_language"].values())
+
+
+def test_logged_model_loads_and_predicts(smoke_model):
+    import mlflow
+
+    pipe = mlflow.transformers.load_model(f"models:/{REGISTERED_MODEL}/{smoke_model.model_version}")
+    (prediction,) = pipe(["Привет, как дела? Это текст на русском языке."])
+    assert prediction["label"] in LANGUAGES
+
+
+def test_init_from_local_checkpoint(smoke_model, client, tmp_path):
+    import mlflow
+
+    from training.pipeline import run_training
+
+    components = mlflow.transformers.load_model(f"models:/{REGISTERED_MODEL}/{smoke_model.model_version}",
+                                                return_type="components")
+    components["model"].save_pretrained(tmp_path)
+    components["tokenizer"].save_pretrained(tmp_path)
+    tuned = run_training(MINI_CORPUS, "smoke", init_from=str(tmp_path), steps=30, progress=False)
+    assert int(tuned.model_version) > int(smoke_model.model_version)
+    assert client.get_run(tuned.run_id).data.params["init_from"] == str(tmp_path)
+    # Fine-tuning keeps the checkpoint's tokenizer (no new one is trained) and starts from its weights.
+    assert tuned.parameters == smoke_model.parameters
+    assert tuned.test_accuracy > 0.5
+
+
+def test_init_from_rejects_a_directory_without_checkpoint(isolated_env, tmp_path):
+    from training.model import load_checkpoint
+
+    with pytest.raises(UserError, match="no config.json"):
+        load_checkpoint(str(tmp_path))
+
+
+def test_unknown_profile_is_a_user_error(isolated_env):
+    from training.pipeline import run_training
+
+    with pytest.raises(UserError, match="unknown profile 'huge'"):
+        run_training(MINI_CORPUS, "huge")

@@ -1,0 +1,1 @@
+"""Training stage: corpus -> tokenizer -> classifier -> MLflow run and registered version."""

@@ -1,0 +1,64 @@
+"""Train a Unigram tokenizer with XLM-R's special tokens and wrap it for transformers.
+
+The tokenizer is saved as tokenizer.json and wrapped in PreTrainedTokenizerFast(tokenizer_object=...)
+so that transformers and `tokenizers.Tokenizer.from_file` (what the CPU runner uses) give
+identical ids. Saving it as XLMRobertaTokenizer would let transformers 5 rebuild the pipeline
+and silently drop the NFKC step.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors, decoders
+from tokenizers.models import Unigram
+from tokenizers.trainers import UnigramTrainer
+
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, as in XLM-R
+BOS, PAD, EOS, UNK, MASK = range(5)
+
+
+def balanced_sample(texts: Sequence[str], labels: Sequence[int], per_label: int, seed: int = 0) -> list[str]:
+    """Caps each language so the big ones don't crowd scarce scripts out of the vocabulary."""
+    by_label: dict[int, list[str]] = {}
+    for text, label in zip(texts, labels):
+        by_label.setdefault(label, []).append(text)
+    rng = random.Random(seed)
+    sample: list[str] = []
+    for label in sorted(by_label):
+        group = by_label[label]
+        sample.extend(rng.sample(group, min(per_label, len(group))))
+    rng.shuffle(sample)
+    return sample
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    tokenizer = Tokenizer(Unigram())
+    tokenizer.normalizer = normalizers.NFKC()  # full-width punctuation -> ASCII, as in XLM-R
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>",
+                             max_piece_length=8, show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", BOS), ("</s>", EOS)])
+    return tokenizer
+
+
+def to_transformers(tokenizer: Tokenizer, model_max_length: int):
+    """Wraps the trained tokenizer without rebuilding it (keeps tokenizer.json byte-identical)."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+        sep_token="</s>", cls_token="<s>", pad_token="<pad>", mask_token="<mask>",
+        model_max_length=model_max_length)
+
+
+def save(tokenizer, out_dir: Path) -> Path:
+    """save_pretrained writes tokenizer.json (for tokenizers) and tokenizer_config.json (for transformers)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir / "tokenizer.json"
