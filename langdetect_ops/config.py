@@ -60,9 +60,9 @@ PROFILES: dict[str, dict] = {
                   eval_max_texts=2000),
     # README main command: at most 15 minutes on 2 cores.
     "default": dict(vocab_size=16000, tokenizer_sample_per_language=6000, hidden_size=192, layers=2, heads=4,
-                    intermediate_size=768, max_length=64, batch_size=64, steps=2600, epochs=5, lr=1e-3,
+                    intermediate_size=768, max_length=64, batch_size=64, steps=4000, epochs=5, lr=1e-3,
                     warmup_ratio=0.03, label_smoothing=0.05, short_text_ratio=0.35, sampling_power=0.3,
-                    eval_max_texts=None),
+                    eval_max_texts=4000),
     # Longer run that aims higher (about 40 minutes on 2 cores, minutes on a GPU).
     "full": dict(vocab_size=24000, tokenizer_sample_per_language=10000, hidden_size=256, layers=4, heads=4,
                  intermediate_size=1024, max_length=96, batch_size=64, steps=8000, epochs=8, lr=8e-4,

@@ -45,6 +45,7 @@ class DetectorAPI:
     def __init__(self) -> None:
         global _instance
         self._gpu_device: str | None = None
+        self._label_names: list[str] | None = None
         _instance = self  # one API instance per worker process; GET /info reads it
 
     @bentoml.api(route="/detect")
@@ -90,9 +91,10 @@ class DetectorAPI:
         return "gpu" if self._gpu_device.startswith("cuda") else "cpu"
 
     async def _labels(self) -> list[str]:
-        if not hasattr(self, "_label_cache"):
-            self._label_cache = (await self.cpu.to_async.describe())["labels"]
-        return self._label_cache
+        """Class names in the models' order; both bundles carry the same labels.json."""
+        if self._label_names is None:
+            self._label_names = (await self.cpu.to_async.describe())["labels"]
+        return self._label_names
 
 
 def _to_detection(row: np.ndarray, labels: list[str], backend: str, top_k: int) -> Detection:

@@ -46,13 +46,15 @@ DOWNLOAD_BATCH = 8
 
 # Every package is checked with `apt-cache show` on Debian 12 (bookworm); about 200 MB in all.
 DEFAULT_PACKAGES: tuple[str, ...] = (
+    # iso-codes is left out on purpose: country and region names carry the catalog's language label
+    # but are not written in it ("Bourgogne-Franche-Comté" as en), which poisons the test split.
     # gettext catalogs: the only real source for ar, bg, sw, th, ur, and the English msgids
     "cinnamon-l10n", "vlc-l10n", "minetest-data", "tuxpaint-data", "pidgin-data", "gdm3", "inkscape",
     "mate-desktop-common", "mate-panel-common", "mate-control-center-common", "caja-common",
     "pluma-common", "synaptic", "file-roller", "network-manager-gnome", "gnucash-common",
     "evolution-common", "audacity-data", "thunar-data", "xfce4-settings", "xfce4-panel",
     "nautilus-data", "gedit-common", "gnome-control-center-data", "libgtk-3-common",
-    "libglib2.0-data", "rhythmbox-data", "dpkg", "iso-codes",
+    "libglib2.0-data", "rhythmbox-data", "dpkg",
     "libreoffice-l10n-ar", "libreoffice-l10n-bg", "libreoffice-l10n-hi", "libreoffice-l10n-th",
     # Sugar activities: small, but among the few with Swahili
     "sugar-session", "libsugarext-data", "tuxtype-data",

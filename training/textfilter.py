@@ -469,6 +469,7 @@ _CODE_PATTERNS = re.compile(
     r"|[^\W\d_];[^\W\d_]|©|\bCopyright\b"           # desktop-file keyword lists, legal notices
     r"|(?<!\d)(?<!\d\s)%(?!\d)"                       # a % left over from a placeholder
     r"|[_{}<>\\|=$^`#~]|\ufffd"                      # characters prose does not use
+    r"|[^\W\d_]/[^\W\d_]"                              # "Europa/Saporischschja": time-zone ids
 )
 _MIN_LETTER_SHARE = 0.7
 

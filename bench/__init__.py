@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): speed, size and accuracy numbers that go into reports."""
