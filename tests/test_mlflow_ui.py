@@ -24,10 +24,25 @@ from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, CHAMPION_
 
 from conftest import free_port
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-INSTALL_HINT = "run scripts/install-browser.sh (Debian's chromium + chromium-driver) and pip install selenium"
+MISSING = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+INSTALL_HINT = "run scripts/install-browser.sh (Debian's chromium + chromium-driver)"
+
+# Skip before any fixture runs: without a browser there is no point training the smoke model.
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not found; {INSTALL_HINT}")]
+
+pytest.importorskip("selenium", reason="selenium is not installed: pip install -e '.[dev]'")
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    ElementClickInterceptedException, StaleElementReferenceException)
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CLOSE_MODAL = '[role="dialog"] button[aria-label="Close"]'
 
 
 # --- fixtures: the twin version, the tracking server, the browser ----------------------------------
@@ -41,21 +56,27 @@ def twin(smoke_model):
     Teardown puts the session back as it was: the twin, its alias and its BentoML models go away.
     """
     import bentoml
+    from bentoml.exceptions import NotFound
+    from mlflow.exceptions import MlflowException
+
+    from registry.bento_store import store_version
     from registry.models import get_by_alias, registry_client
 
     client = registry_client()
     original = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
     previous = get_by_alias(client, CHAMPION_ALIAS, required=False)
     version = client.create_model_version(REGISTERED_MODEL, source=original.source, run_id=original.run_id,
-                                          tags=original.tags, model_id=original.model_id)
+                                          tags=original.tags)
     yield version
-    for name in (BENTO_ONNX_MODEL, BENTO_TORCH_MODEL):  # else they would be `:latest` for the services
-        for model in bentoml.models.list(name):
-            if model.info.labels.get("mlflow_version") == str(version.version):
-                bentoml.models.delete(model.tag)
-    client.delete_model_version(REGISTERED_MODEL, version.version)  # drops its alias too
+    client.delete_model_version(REGISTERED_MODEL, version.version)  # drops its aliases too
     if previous is not None:
         client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, previous.version)
+    else:  # the browser may have put it elsewhere when the test failed
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+    for name in (BENTO_ONNX_MODEL, BENTO_TORCH_MODEL):  # else the twin's would be `:latest` for the services
+        with contextlib.suppress(NotFound):  # nothing exported (the test failed before the export)
+            bentoml.models.delete(f"{name}:{store_version(str(version.version), version.run_id)}")
 
 
 @pytest.fixture
@@ -108,12 +129,6 @@ def browser(tmp_path):
 
     Giving both paths explicitly keeps Selenium Manager from trying to download a browser or driver.
     """
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not found; {INSTALL_HINT}")
-    webdriver = pytest.importorskip("selenium.webdriver", reason=f"selenium is not installed; {INSTALL_HINT}")
-    from selenium.webdriver.chrome.service import Service
-
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     profile = tmp_path / "chromium-profile"  # fresh: no cached UI state, no "seen" promo dialogs
@@ -139,23 +154,36 @@ def test_alias_set_in_mlflow_ui_drives_export(twin, mlflow_ui, browser, tmp_path
     from registry.models import registry_client
 
     client = registry_client()
-    # The UI reads the run's artifacts through the server; the model files must be listable there.
-    listed = httpx.get(f"{mlflow_ui}/ajax-api/2.0/mlflow/artifacts/list", params={"run_id": twin.run_id}).json()
+
+    def champion() -> str:
+        return str(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version)  # int or str
+
+    # The UI's artifact viewers read files through these endpoints: the store's file: artifacts must be
+    # reachable by the server (the run's tokenizer, the logged model's MLmodel).
+    api = f"{mlflow_ui}/ajax-api/2.0/mlflow"
+    listed = httpx.get(f"{api}/artifacts/list", params={"run_id": twin.run_id}).json()
     assert "tokenizer" in {f["path"] for f in listed.get("files", [])}, listed
+    # The sqlite registry does not hand back model_id; the source is the LoggedModel URI models:/m-<id>.
+    model_id = twin.model_id or twin.source.removeprefix("models:/")
+    mlmodel = httpx.get(f"{api}/logged-models/{model_id}/artifacts/files",
+                        params={"artifact_file_path": "MLmodel"})
+    assert mlmodel.status_code == 200 and "transformers" in mlmodel.text, mlmodel.text[:500]
 
     with screenshot_on_failure(browser, tmp_path / "mlflow-ui-failure.png"):
         set_alias_in_ui(browser, mlflow_ui, REGISTERED_MODEL, twin.version, CHAMPION_ALIAS)
-        champion = _eventually(lambda: client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version,
-                               str(twin.version))
-        assert champion == str(twin.version)
+        assert _eventually(champion, str(twin.version)) == str(twin.version), "UI edit not in the store"
 
     # `langdetect export --alias champion`, in-process; the spy keeps the summary the CLI only prints.
-    summaries = []
-    real_run_export = registry.export.run_export
-    monkeypatch.setattr(registry.export, "run_export", lambda **kw: summaries.append(real_run_export(**kw))
-                        or summaries[-1])
+    summaries, real_run_export = [], registry.export.run_export
+
+    def spy(**kwargs):
+        summaries.append(real_run_export(**kwargs))
+        return summaries[-1]
+
+    monkeypatch.setattr(registry.export, "run_export", spy)
     assert main(["export", "--alias", CHAMPION_ALIAS, "--out", str(tmp_path / "export")]) == 0
-    assert f"exported {REGISTERED_MODEL} version {twin.version} (@{CHAMPION_ALIAS})" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"exported {REGISTERED_MODEL} version {twin.version} (@{CHAMPION_ALIAS})" in printed, printed
     (summary,) = summaries
     assert summary.version == str(twin.version) and summary.alias == CHAMPION_ALIAS
     labels = bentoml.models.get(summary.tags["onnx"]).info.labels
@@ -170,11 +198,6 @@ def set_alias_in_ui(driver, base_url: str, model: str, version, alias: str) -> N
     Selectors are the route hrefs (#/models/...), the button's title and visible texts: what a user
     sees, and what survives restyling (class names are generated CSS-in-JS hashes).
     """
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
-
     wait = WebDriverWait(driver, 20)
     click = _clicker(driver, wait)
     driver.get(f"{base_url}/")
@@ -184,9 +207,10 @@ def set_alias_in_ui(driver, base_url: str, model: str, version, alias: str) -> N
     click((By.CSS_SELECTOR, f'a[href="#/models/{model}"]'))
     click((By.CSS_SELECTOR, f'a[href="#/models/{model}/versions/{version}"]'))
     wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "h2"), f"Version {version}"))
-    click((By.CSS_SELECTOR, 'button[title="Add aliases"]'))  # the twin has no alias yet
+    click((By.CSS_SELECTOR, 'button[title="Add aliases"], button[title="Edit aliases"]'))  # none yet / some
 
-    dialog = wait.until(EC.visibility_of_element_located((By.XPATH, '//*[@role="dialog"][.//h2[contains(., "alias")]]')))
+    dialog = wait.until(EC.visibility_of_element_located(
+        (By.XPATH, '//*[@role="dialog"][.//h2[contains(., "alias")]]')))
     # A tags-mode select: Enter turns the typed text into an alias chip.
     dialog.find_element(By.CSS_SELECTOR, 'input[role="combobox"]').send_keys(alias, Keys.ENTER)
     click((By.XPATH, '//*[@role="dialog"]//button[normalize-space()="Save aliases"]'))
@@ -202,10 +226,6 @@ def _clicker(driver, wait):
     MLflow shows a "new Model Registry UI" promo modal on the first visit of the registry; it can
     appear a moment after the page, so it is handled when it gets in the way rather than awaited.
     """
-    from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
-
     def click(locator, attempts: int = 5) -> None:
         for attempt in range(attempts):
             try:
@@ -214,7 +234,7 @@ def _clicker(driver, wait):
             except (ElementClickInterceptedException, StaleElementReferenceException):
                 if attempt == attempts - 1:
                     raise
-                for close in driver.find_elements(By.CSS_SELECTOR, '[role="dialog"] button[aria-label="Close"]'):
+                for close in driver.find_elements(By.CSS_SELECTOR, CLOSE_MODAL):
                     with contextlib.suppress(Exception):
                         close.click()
                 time.sleep(0.5)  # the modal's fade-out still intercepts clicks
@@ -229,7 +249,7 @@ def screenshot_on_failure(driver, path: Path):
     except BaseException as exc:
         with contextlib.suppress(Exception):
             driver.save_screenshot(str(path))
-            exc.add_note(f"browser screenshot: {path} (page: {driver.current_url})")
+            exc.add_note(f"browser screenshot: {path} (page {driver.current_url}); server log beside it")
         raise
 
 
