@@ -52,6 +52,53 @@ def cmd_export(args) -> None:
         print(f"BentoML model {tag} ({'imported' if s.created[kind] else 'already in the store'})")
 
 
+def cmd_images_base(args) -> None:
+    from images.base import HOST_CA_CERTIFICATES, ensure_base_images
+
+    extra_ca_dir = HOST_CA_CERTIFICATES if args.extra_ca_certs == "host" else args.extra_ca_certs
+    made = ensure_base_images(extra_ca_dir=extra_ca_dir and Path(extra_ca_dir), force=args.force)
+    print(f"{made.base} ({made.base_bytes / 1e6:.0f} MB) and {made.uv}: "
+          + (f"built {', '.join(made.built)}" if made.built else "already present (--force rebuilds)"))
+
+
+def cmd_images_build(args) -> None:
+    from images.build import build_images
+
+    kinds = [kind for kind in ("cpu", "gpu") if getattr(args, kind)] or ["cpu", "gpu"]
+    for image in build_images(kinds, log_dir=args.log_dir):
+        print(f"{image.image} (also :latest): {image.size_bytes / 1e6:,.0f} MB, bento {image.bento} in "
+              f"{image.bento_seconds:.0f} s, containerized in {image.containerize_seconds:.0f} s")
+
+
+def cmd_images_report(args) -> None:
+    from images.report import DEFAULT_IMAGES, write_report
+
+    for s in write_report(args.images or list(DEFAULT_IMAGES), args.out):
+        print(f"{s.image}: {s.size / 1e6:,.1f} MB uncompressed, {s.compressed / 1e6:,.1f} MB compressed")
+    print(f"report: {args.out} and {args.out.with_suffix('.png')}")
+
+
+def add_images_parser(sub) -> None:
+    """Imports nothing from images/: the other subcommands must work even where Docker is absent."""
+    images = sub.add_parser("images", help="container images: registry-free base, slim CPU and GPU images")
+    steps = images.add_subparsers(dest="images_command", required=True)
+    p = steps.add_parser("base", help="build the Python 3.11 base image and the uv tool image from Debian/PyPI")
+    p.add_argument("--extra-ca-certs", nargs="?", const="host", metavar="DIR",
+                   help="trust the *.crt files in DIR inside builds (no DIR: the host's "
+                        "/usr/local/share/ca-certificates); needed behind a TLS-intercepting proxy")
+    p.add_argument("--force", action="store_true", help="rebuild even if the images exist")
+    p.set_defaults(func=cmd_images_base)
+    p = steps.add_parser("build", help="bentoml build + containerize the CPU and/or GPU image (both by default)")
+    p.add_argument("--cpu", action="store_true", help="the slim CPU image (bentofile.yaml)")
+    p.add_argument("--gpu", action="store_true", help="the GPU image (bentofile.gpu.yaml)")
+    p.add_argument("--log-dir", type=Path, help="write build output here instead of the terminal")
+    p.set_defaults(func=cmd_images_build)
+    p = steps.add_parser("report", help="image sizes (uncompressed, compressed, layers, packages) + bar chart")
+    p.add_argument("--images", nargs="+", help="default: langdetect-cpu:latest langdetect-gpu:latest")
+    p.add_argument("--out", type=Path, default=Path("reports/images.md"))
+    p.set_defaults(func=cmd_images_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langdetect", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                                               "(default: the one the version was trained on)")
     p.add_argument("--out", type=Path, default=config.ARTIFACTS_DIR / "export")
     p.set_defaults(func=cmd_export)
+
+    add_images_parser(sub)
     return parser
 
 

@@ -36,6 +36,19 @@ def isolated_env(tmp_path_factory):
     os.environ.update(saved)
 
 
+@pytest.fixture(autouse=True)
+def mlflow_follows_env():
+    """Tests that point MLFLOW_TRACKING_URI at a throwaway registry (monkeypatch) also move
+    mlflow's process-wide tracking and registry URIs; put those back with the env afterwards."""
+    yield
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri and "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+
+
 def _reset_bentoml_store(home: Path) -> None:
     """BentoML reads BENTOML_HOME once per process; re-point its model store for this session."""
     from bentoml._internal.configuration.containers import BentoMLContainer

@@ -138,7 +138,7 @@ def test_export_is_logged_and_linked_to_the_version(exported):
     import bentoml
     from mlflow import MlflowClient
 
-    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_URI"])
     tags = client.get_model_version(REGISTERED_MODEL, exported.version).tags
     onnx = bentoml.models.get(exported.tags["onnx"])
     assert tags["onnx_int8_sha256"] == onnx.info.metadata["sha256"]["model.int8.onnx"]
@@ -193,7 +193,7 @@ def test_parity_gate_rejects_a_broken_quantized_model(exported, smoke_model, tmp
     from registry.export import run_export
     from registry.parity import ParityError
 
-    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_URI"])
     original = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
     twin = client.create_model_version(REGISTERED_MODEL, original.source, run_id=original.run_id)
     before = len(bentoml.models.list(BENTO_ONNX_MODEL))

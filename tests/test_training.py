@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def client(smoke_model):
     from mlflow import MlflowClient
 
-    return MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    return MlflowClient(os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_URI"])
 
 
 def test_smoke_model_learns(smoke_model):

@@ -1,0 +1,131 @@
+"""Two bentos, two images: `bentoml build` then `bentoml containerize`, from the BentoML store.
+
+- CPU (bentofile.yaml, entry LanguageDetectorCPU): onnxruntime + tokenizers + numpy, the int8 model;
+- GPU (bentofile.gpu.yaml, entry LanguageDetector): adds torch (CUDA build) and transformers.
+
+Images are tagged `<bento name>:<bento version>` and `:latest`, and labelled with the lineage of every
+model they carry (store tag, MLflow version and run, sha256 of the weights file).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from images.base import DEFAULT_BASE_IMAGE, DEFAULT_UV_IMAGE, base_image, uv_image
+from images.engine import image_exists, inspect_image, require_engine, run_logged, tool_env
+from langdetect_ops.errors import UserError
+
+REPO = Path(__file__).resolve().parent.parent
+BENTOML = [sys.executable, "-m", "bentoml"]
+LABEL_PREFIX = "langdetect"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    kind: str
+    bentofile: str
+    uv_overrides: str | None = None  # dependencies dropped when locking (a uv overrides file)
+
+
+SPECS = {
+    "cpu": ImageSpec("cpu", "bentofile.yaml", "service/requirements-cpu-overrides.txt"),
+    "gpu": ImageSpec("gpu", "bentofile.gpu.yaml"),
+}
+
+
+@dataclass
+class BuiltImage:
+    kind: str
+    bento: str
+    image: str
+    size_bytes: int
+    bento_seconds: float
+    containerize_seconds: float
+    labels: dict[str, str]
+
+    @property
+    def repository(self) -> str:
+        return self.image.rsplit(":", 1)[0]
+
+
+def build_images(kinds: list[str], log_dir: Path | None = None) -> list[BuiltImage]:
+    require_engine()
+    require_local_images()
+    return [build_image(SPECS[kind], log_dir) for kind in kinds]
+
+
+def require_local_images() -> None:
+    """The default base and uv images exist only where `langdetect images base` made them."""
+    for ref, default in ((base_image(), DEFAULT_BASE_IMAGE), (uv_image(), DEFAULT_UV_IMAGE)):
+        if ref == default and not image_exists(ref):
+            raise UserError(f"image {ref} is missing: run `langdetect images base` first "
+                            "(or set LANGDETECT_BASE_IMAGE / LANGDETECT_UV_IMAGE to images you can pull)")
+
+
+def build_image(spec: ImageSpec, log_dir: Path | None) -> BuiltImage:
+    log = log_dir / f"build-{spec.kind}.log" if log_dir else None
+    started = time.monotonic()
+    bento = build_bento(spec, log)
+    bento_seconds = time.monotonic() - started
+    name, version = bento.split(":")
+    labels = lineage_labels(bento)
+    started = time.monotonic()
+    containerize(bento, [f"{name}:{version}", f"{name}:latest"], labels, log)
+    return BuiltImage(spec.kind, bento, f"{name}:{version}", int(inspect_image(f"{name}:{version}")["Size"]),
+                      bento_seconds, time.monotonic() - started, labels)
+
+
+def build_bento(spec: ImageSpec, log: Path | None) -> str:
+    """`bentoml build -f BENTOFILE`; returns the bento tag."""
+    extra = {"UV_OVERRIDE": str(REPO / spec.uv_overrides)} if spec.uv_overrides else {}
+    result = subprocess.run([*BENTOML, "build", "-f", spec.bentofile, "--output", "tag", str(REPO)],
+                            cwd=REPO, env=tool_env(**extra), capture_output=True, text=True)
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ bentoml build -f {spec.bentofile}\n{result.stdout}{result.stderr}")
+    tags = [line.split("__tag__:", 1)[1].strip() for line in result.stdout.splitlines() if "__tag__:" in line]
+    if result.returncode != 0 or not tags:
+        raise UserError(f"bentoml build -f {spec.bentofile} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    return tags[-1]
+
+
+def containerize(bento: str, image_tags: list[str], labels: dict[str, str], log: Path | None) -> None:
+    """`bentoml containerize` with host networking (the only way out of a build here)."""
+    options = ["network=host", "progress=plain", f"build-arg=LANGDETECT_BASE_IMAGE={base_image()}",
+               f"build-arg=LANGDETECT_UV_IMAGE={uv_image()}", *[f"label={k}={v}" for k, v in labels.items()]]
+    cmd = [*BENTOML, "containerize", bento, "--backend", "docker",
+           *[a for tag in image_tags for a in ("--image-tag", tag)], *[a for o in options for a in ("--opt", o)]]
+    # BentoML copies the bento to a temp dir and then refuses to read its Dockerfile.template there
+    # unless that dir lies under the working directory (bentoml 1.4.39), so run from the temp root.
+    run_logged(cmd, log, cwd=Path(tempfile.gettempdir()).resolve())
+
+
+def lineage_labels(bento_tag: str) -> dict[str, str]:
+    """OCI title/version, and per model: store tag, MLflow version and run, sha256 of the weights."""
+    import bentoml
+
+    bento = bentoml.bentos.get(bento_tag)
+    labels = {"org.opencontainers.image.title": bento.tag.name,
+              "org.opencontainers.image.version": bento.tag.version}
+    for info in bento.info.all_models:
+        model = bentoml.models.get(info.tag)
+        kind = model.tag.name.removeprefix("langdetect-")  # onnx | torch
+        weights = weights_file(Path(model.path))
+        labels.update({
+            f"{LABEL_PREFIX}.{kind}.model": str(model.tag),
+            f"{LABEL_PREFIX}.{kind}.mlflow_version": model.info.labels.get("mlflow_version", ""),
+            f"{LABEL_PREFIX}.{kind}.mlflow_run_id": model.info.labels.get("mlflow_run_id", ""),
+            f"{LABEL_PREFIX}.{kind}.weights": weights,
+            f"{LABEL_PREFIX}.{kind}.sha256": model.info.metadata.get("sha256", {}).get(weights, ""),
+        })
+    return labels
+
+
+def weights_file(model_dir: Path) -> str:
+    """The largest file of a stored model: model.int8.onnx, model.safetensors."""
+    files = [p for p in model_dir.iterdir() if p.is_file() and p.name != "model.yaml"]
+    return max(files, key=lambda p: p.stat().st_size).name

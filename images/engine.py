@@ -1,0 +1,94 @@
+"""The Docker engine as `langdetect images` uses it: Debian's client, BuildKit, host networking."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from langdetect_ops.errors import UserError
+
+# Debian's client talks to the daemon's built-in BuildKit; a /usr/local/bin/docker without the
+# buildx plugin makes BentoML's BuildKit build fail, so /usr/bin goes first on PATH.
+PREFERRED_BIN = "/usr/bin"
+INSTALL_HINT = "run scripts/install-docker.sh (installs docker.io and starts dockerd; root)"
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment for docker and bentoml subprocesses."""
+    path = os.environ.get("PATH", "")
+    return {**os.environ, "PATH": f"{PREFERRED_BIN}:{path}", "DOCKER_BUILDKIT": "1", **extra}
+
+
+def docker_binary() -> str | None:
+    return shutil.which("docker", path=tool_env()["PATH"])
+
+
+def engine_problem() -> str | None:
+    """Why the engine cannot build and run images, or None when it can."""
+    binary = docker_binary()
+    if binary is None:
+        return f"no docker client; {INSTALL_HINT}"
+    result = subprocess.run([binary, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True,
+                            env=tool_env())
+    if result.returncode != 0:
+        return f"the docker engine does not answer ({result.stderr.strip()[:200]}); {INSTALL_HINT}"
+    if not binary.startswith(PREFERRED_BIN + "/") and not has_buildx(binary):
+        return f"{binary} has no buildx plugin, which BentoML's BuildKit build needs; {INSTALL_HINT}"
+    return None
+
+
+def has_buildx(binary: str) -> bool:
+    return subprocess.run([binary, "buildx", "version"], capture_output=True, env=tool_env()).returncode == 0
+
+
+_engine_answered = False
+
+
+def require_engine() -> str:
+    """The docker client's path, once the engine has answered (checked once per process)."""
+    global _engine_answered
+    if not _engine_answered:
+        problem = engine_problem()
+        if problem:
+            raise UserError(problem)
+        _engine_answered = True
+    return docker_binary()
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs a short docker command and returns its captured text output."""
+    result = subprocess.run([require_engine(), *args], capture_output=True, text=True, env=tool_env())
+    if check and result.returncode != 0:
+        raise UserError(f"docker {' '.join(args[:3])} failed: {result.stderr[-2000:]}")
+    return result
+
+
+def image_exists(ref: str) -> bool:
+    return docker("image", "inspect", ref, check=False).returncode == 0
+
+
+def inspect_image(ref: str) -> dict:
+    return json.loads(docker("image", "inspect", ref).stdout)[0]
+
+
+def run_logged(cmd: Sequence[str], log_path: Path | None, cwd: Path | None = None) -> None:
+    """Runs a long command (a build), its output going to log_path (or the terminal)."""
+    if log_path is None:
+        result = subprocess.run(list(cmd), env=tool_env(), cwd=cwd)
+    else:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            log.write(f"\n$ {' '.join(cmd)}\n".encode())
+            log.flush()
+            result = subprocess.run(list(cmd), env=tool_env(), cwd=cwd, stdout=log,
+                                    stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise UserError(f"{' '.join(cmd[:3])} failed (exit {result.returncode})"
+                        + (f":\n{tail(log_path)}" if log_path else ""))
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
