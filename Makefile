@@ -7,7 +7,7 @@ PORT ?= $(or $(BENTOML_PORT),3000)
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: all setup corpus train promote export serve ui test test-fast clean
+.PHONY: all setup corpus train promote export serve images ui test test-fast clean
 
 all:  ## everything from a fresh clone to a servable model (= scripts/main.sh)
 	scripts/main.sh
@@ -29,6 +29,12 @@ export:  ## @champion -> ONNX fp32 -> int8 -> parity gate -> BentoML store
 
 serve:  ## the HTTP API with both runners, on BENTOML_PORT (default 3000)
 	$(BIN)/bentoml serve service.service:LanguageDetector --port $(PORT)
+
+images:  ## registry-free base, then the CPU and GPU images, then the size report
+	scripts/install-docker.sh
+	$(BIN)/langdetect images base --extra-ca-certs
+	$(BIN)/langdetect images build
+	$(BIN)/langdetect images report
 
 ui:  ## the MLflow UI on the embedded store
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --workers 1
