@@ -19,6 +19,24 @@ REPO = Path(__file__).resolve().parent.parent
 MINI_CORPUS = REPO / "tests" / "fixtures" / "mini_corpus"
 
 
+def longest_per_language(per_language: int = 5) -> tuple[list[str], list[str]]:
+    """The longest test sentences of each language in the mini corpus (5 each: 100 texts, 20 languages):
+    the multilingual fixture set that service, behaviour and container tests post."""
+    import pandas as pd
+
+    frame = pd.read_csv(MINI_CORPUS / "test.csv", dtype=str, keep_default_na=False)
+    frame = frame.assign(n=frame.text.str.len()).sort_values(["labels", "n"], ascending=[True, False])
+    picked = frame.groupby("labels").head(per_language)
+    return picked.text.tolist(), picked.labels.tolist()
+
+
+def session_client():
+    """An MlflowClient on the session store, for tracking and registry alike."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_URI"])
+
+
 @pytest.fixture(scope="session")
 def isolated_env(tmp_path_factory):
     """Points MLflow and BentoML at temp stores for the whole session, and restores the env after."""

@@ -1,10 +1,9 @@
 """Behavioural tests of the exported int8 model (Made-With-ML style): minimum functionality and
 invariance. They run the smoke model, so the bounds are loose; they still fail on a broken model,
 a broken tokenizer hand-off or a wrong label order."""
-import pandas as pd
 import pytest
 
-from conftest import MINI_CORPUS
+from conftest import longest_per_language
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +34,7 @@ def classifier(exported):
 
 @pytest.fixture(scope="module")
 def sentences():
-    frame = pd.read_csv(MINI_CORPUS / "test.csv", dtype=str, keep_default_na=False)
-    frame = frame.assign(n=frame.text.str.len()).sort_values(["labels", "n"], ascending=[True, False])
-    return frame.groupby("labels").head(5).text.tolist()
+    return longest_per_language()[0]
 
 
 def predict(classifier, texts):

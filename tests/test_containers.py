@@ -11,10 +11,9 @@ import subprocess
 import time
 
 import httpx
-import pandas as pd
 import pytest
 
-from conftest import MINI_CORPUS, REPO, free_port
+from conftest import REPO, free_port, longest_per_language
 from langdetect_ops.config import LANGUAGES
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
@@ -107,12 +106,9 @@ def containers(built):
 
 @pytest.fixture(scope="module")
 def multilingual():
-    """The five longest test sentences of each language: 100 texts, all 20 languages."""
-    frame = pd.read_csv(MINI_CORPUS / "test.csv", dtype=str, keep_default_na=False)
-    frame = frame.assign(n=frame.text.str.len()).sort_values(["labels", "n"], ascending=[True, False])
-    picked = frame.groupby("labels").head(5)
-    assert set(picked.labels) == set(LANGUAGES) and len(picked) >= 100
-    return picked.text.tolist()
+    texts, labels = longest_per_language()
+    assert set(labels) == set(LANGUAGES) and len(texts) >= 100
+    return texts
 
 
 def run_in(image: str, entrypoint: str, *args: str) -> subprocess.CompletedProcess:

@@ -1,5 +1,4 @@
 """Promotion by alias, the export + parity gate, and the import into the BentoML store."""
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +11,7 @@ from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, REGISTERE
 from langdetect_ops.errors import UserError
 from training.dataset import file_sha256
 
-from conftest import REPO
+from conftest import REPO, session_client
 
 
 # --- promotion and resolution, on a throwaway registry with hand-made versions --------------------
@@ -136,9 +135,8 @@ def test_cpu_bundle_holds_only_what_the_cpu_runner_needs(exported):
 @pytest_slow
 def test_export_is_logged_and_linked_to_the_version(exported):
     import bentoml
-    from mlflow import MlflowClient
 
-    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_URI"])
+    client = session_client()
     tags = client.get_model_version(REGISTERED_MODEL, exported.version).tags
     onnx = bentoml.models.get(exported.tags["onnx"])
     assert tags["onnx_int8_sha256"] == onnx.info.metadata["sha256"]["model.int8.onnx"]
@@ -188,12 +186,11 @@ def break_classifier_bias(int8_path: Path) -> None:
 @pytest_slow
 def test_parity_gate_rejects_a_broken_quantized_model(exported, smoke_model, tmp_path):
     import bentoml
-    from mlflow import MlflowClient
 
     from registry.export import run_export
     from registry.parity import ParityError
 
-    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_URI"])
+    client = session_client()
     original = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
     twin = client.create_model_version(REGISTERED_MODEL, original.source, run_id=original.run_id)
     before = len(bentoml.models.list(BENTO_ONNX_MODEL))

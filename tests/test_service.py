@@ -2,12 +2,11 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pandas as pd
 import pytest
 
 from langdetect_ops.config import LANGUAGES
 
-from conftest import MINI_CORPUS
+from conftest import longest_per_language
 
 pytestmark = pytest.mark.slow
 MAX_BATCH_TEXTS = 256
@@ -21,12 +20,9 @@ def http(server):
 
 @pytest.fixture(scope="module")
 def multilingual():
-    """The five longest test sentences of each language: 100 texts, all 20 languages."""
-    frame = pd.read_csv(MINI_CORPUS / "test.csv", dtype=str, keep_default_na=False)
-    frame = frame.assign(n=frame.text.str.len()).sort_values(["labels", "n"], ascending=[True, False])
-    picked = frame.groupby("labels").head(5)
-    assert set(picked.labels) == set(LANGUAGES)
-    return picked.text.tolist(), picked.labels.tolist()
+    texts, labels = longest_per_language()
+    assert set(labels) == set(LANGUAGES)
+    return texts, labels
 
 
 def detect(http, **body):

@@ -1,6 +1,5 @@
 """A smoke training run: MLflow tracking, registration, and fine-tuning from a local checkpoint."""
 import json
-import os
 
 import pytest
 
@@ -8,16 +7,14 @@ from langdetect_ops.config import LANGUAGES, PROFILES, REGISTERED_MODEL
 from langdetect_ops.errors import UserError
 from training.dataset import file_sha256
 
-from conftest import MINI_CORPUS
+from conftest import MINI_CORPUS, session_client
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def client(smoke_model):
-    from mlflow import MlflowClient
-
-    return MlflowClient(os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_URI"])
+    return session_client()
 
 
 def test_smoke_model_learns(smoke_model):
