@@ -7,6 +7,7 @@ and silently drop the NFKC step.
 """
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -41,10 +42,20 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>",
                              max_piece_length=8, show_progress=False)
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.model = _canonical_unigram(tokenizer)
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", BOS), ("</s>", EOS)])
     return tokenizer
+
+
+def _canonical_unigram(tokenizer: Tokenizer) -> Unigram:
+    """The trainer's parallel float sums give the same pieces with scores that differ in the last
+    digits, so near-tied pieces swap ids from run to run. Ordering pieces by text (special tokens
+    first) makes the ids, and so a seeded model, the same for the same data."""
+    vocab = json.loads(tokenizer.to_str())["model"]["vocab"]
+    special, pieces = vocab[:len(SPECIAL_TOKENS)], sorted(vocab[len(SPECIAL_TOKENS):])
+    return Unigram([(piece, score) for piece, score in special + pieces], unk_id=UNK)
 
 
 def to_transformers(tokenizer: Tokenizer, model_max_length: int):
