@@ -7,7 +7,7 @@ PORT ?= $(or $(BENTOML_PORT),3000)
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: all setup corpus train promote export serve images ui test test-fast clean
+.PHONY: all setup corpus train promote export serve images bench ui test test-fast clean
 
 all:  ## everything from a fresh clone to a servable model (= scripts/main.sh)
 	scripts/main.sh
@@ -35,6 +35,10 @@ images:  ## registry-free base, then the CPU and GPU images, then the size repor
 	$(BIN)/langdetect images base --extra-ca-certs
 	$(BIN)/langdetect images build
 	$(BIN)/langdetect images report
+
+bench:  ## BENCHMARKS.md + docs/bench/: accuracy vs peers, speed, serving, images (BENCH_ARGS=--quick: minutes)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/langdetect bench $(BENCH_ARGS)
 
 ui:  ## the MLflow UI on the embedded store
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --workers 1

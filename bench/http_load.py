@@ -8,7 +8,8 @@ import argparse
 import asyncio
 import json
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 
 import httpx
 import numpy as np
@@ -34,34 +35,42 @@ class LoadResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    error_kinds: dict[str, int] = field(default_factory=dict)  # HTTP status or exception name -> count
+
+
+def percentiles_ms(latencies_s: list[float], quantiles: tuple[float, ...] = (50, 95, 99)) -> list[float]:
+    """Latency percentiles in milliseconds (linear interpolation); NaN when nothing was measured."""
+    if not latencies_s:
+        return [float("nan")] * len(quantiles)
+    return [float(np.percentile(np.asarray(latencies_s) * 1000, q)) for q in quantiles]
 
 
 async def run_load(url: str, route: str, concurrency: int, requests: int, batch: int = 1,
-                   max_seconds: float = 120, backend: str = "cpu") -> LoadResult:
+                   max_seconds: float = 120, backend: str = "cpu", texts: list[str] = TEXTS) -> LoadResult:
     """`requests` calls spread over `concurrency` clients; stops early after `max_seconds`."""
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     counter = iter(range(requests))
     deadline = time.perf_counter() + max_seconds
 
     def body(i: int) -> dict:
         if route == "/detect":
-            return {"text": TEXTS[i % len(TEXTS)], "backend": backend}
-        return {"texts": [TEXTS[(i + k) % len(TEXTS)] for k in range(batch)], "backend": backend}
+            return {"text": texts[i % len(texts)], "backend": backend}
+        return {"texts": [texts[(i * batch + k) % len(texts)] for k in range(batch)], "backend": backend}
 
     async def client_loop(client: httpx.AsyncClient) -> None:
-        nonlocal errors
         for i in counter:
             if time.perf_counter() > deadline:
                 return
             start = time.perf_counter()
             try:
                 response = await client.post(route, json=body(i))
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
+                failure = None if response.status_code == 200 else str(response.status_code)
+            except httpx.HTTPError as exc:
+                failure = type(exc).__name__
             latencies.append(time.perf_counter() - start)
-            errors += not ok
+            if failure:
+                errors[failure] += 1
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
@@ -69,10 +78,9 @@ async def run_load(url: str, route: str, concurrency: int, requests: int, batch:
         started = time.perf_counter()
         await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    ms = np.asarray(latencies) * 1000
     done = len(latencies)
-    return LoadResult(route, concurrency, batch, done, errors, seconds, done / seconds, done * batch / seconds,
-                      *(float(np.percentile(ms, q)) for q in (50, 95, 99)))
+    return LoadResult(route, concurrency, batch, done, errors.total(), seconds, done / seconds,
+                      done * batch / seconds, *percentiles_ms(latencies), dict(errors))
 
 
 def main() -> None:

@@ -6,21 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
+from bench.speed import texts_per_second
 from service.inference import OnnxClassifier, TorchClassifier
 from training.dataset import load_dataset
-
-
-def texts_per_second(classifier, texts: list[str], repeats: int = 2) -> float:
-    classifier.probabilities(texts[:64])  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        classifier.probabilities(texts)
-        best = min(best, time.perf_counter() - started)
-    return len(texts) / best
 
 
 def main() -> None:
@@ -37,10 +27,11 @@ def main() -> None:
     texts = load_dataset(args.data)["test"].texts[: args.texts]
     onnx_dir = args.export_dir / "onnx"
     results = {
-        "onnx_int8": texts_per_second(OnnxClassifier(onnx_dir, threads=args.threads), texts),
+        "onnx_int8": texts_per_second(OnnxClassifier(onnx_dir, threads=args.threads).probabilities, texts),
         "onnx_fp32": texts_per_second(OnnxClassifier(onnx_dir, model_file=str((args.export_dir / "model.onnx")
-                                                                               .resolve()), threads=args.threads), texts),
-        "torch_fp32": texts_per_second(TorchClassifier(args.export_dir / "torch", device="cpu"), texts),
+                                                                               .resolve()), threads=args.threads)
+                                      .probabilities, texts),
+        "torch_fp32": texts_per_second(TorchClassifier(args.export_dir / "torch", device="cpu").probabilities, texts),
     }
     print(json.dumps({"threads": args.threads, "texts": len(texts),
                       **{k: round(v, 1) for k, v in results.items()}}))

@@ -1,9 +1,13 @@
 """Registry-free images that the bento images start from, made from Debian and PyPI packages only.
 
-- the base (default `langdetect-base:bookworm-py3.11`): `debootstrap --variant=minbase` plus
-  Debian's python3.11, passwd (BentoML's Dockerfile runs groupadd/useradd) and ca-certificates,
-  with security updates, without docs, man pages, translations, apt lists or .deb caches,
-  flattened into one layer with `tar | docker import`;
+- the base (default `langdetect-base:bookworm-py3.11-runtime`): `debootstrap --variant=minbase`
+  plus Debian's python3.11, passwd (BentoML's Dockerfile runs groupadd/useradd) and
+  ca-certificates, with security updates, flattened into one layer with `tar | docker import`. It
+  is a runtime, not a build environment (as distroless images are): no docs, man pages,
+  translations, package manager (apt, dpkg, perl, debconf), glibc charset converters, or bytecode
+  for the standard library (the bento step writes bytecode for what serving imports). dpkg's status
+  file stays, so image scanners still list the installed packages and their versions. To add Debian
+  packages, extend another base (LANGDETECT_BASE_IMAGE);
 - the uv tool image (`langdetect-uv:<version>`): just /uv, laid out like ghcr.io/astral-sh/uv. The
   bento Dockerfile bind-mounts it into the step that installs the venv, so uv is used but never
   shipped.
@@ -28,7 +32,7 @@ from images.engine import docker, image_exists, inspect_image, require_engine, t
 from langdetect_ops.errors import UserError
 
 BASE_IMAGE_ENV = "LANGDETECT_BASE_IMAGE"
-DEFAULT_BASE_IMAGE = "langdetect-base:bookworm-py3.11"
+DEFAULT_BASE_IMAGE = "langdetect-base:bookworm-py3.11-runtime"
 UV_IMAGE_ENV = "LANGDETECT_UV_IMAGE"
 UV_VERSION = "0.13.9"  # BentoML needs uv >= 0.13.4
 DEFAULT_UV_IMAGE = f"langdetect-uv:{UV_VERSION}"
@@ -40,17 +44,16 @@ PACKAGES = ("python3.11", "passwd", "ca-certificates")
 
 # Nothing at run time reads these; copyright files stay (licence notices).
 UNNEEDED = ("usr/share/man/*", "usr/share/info/*", "usr/share/locale/*", "usr/share/lintian", "usr/share/bug",
-            "usr/share/doc-base", "var/lib/apt/lists/*", "var/cache/apt/*", "var/cache/debconf/*-old",
-            "var/lib/dpkg/*-old", "var/log/*")
-# Keeps later `apt-get install`s in derived images just as lean (the same as Debian's slim images).
-DPKG_EXCLUDES = """\
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-path-exclude /usr/share/lintian/*
-"""
+            "usr/share/doc-base", "var/log/*",
+            # the package manager: serving installs nothing (the status file stays, for scanners)
+            "usr/bin/apt*", "usr/lib/apt", "usr/lib/x86_64-linux-gnu/libapt-*", "etc/apt", "var/lib/apt",
+            "var/cache/apt", "usr/bin/dpkg*", "usr/share/dpkg", "etc/dpkg", "var/lib/dpkg/info",
+            "var/lib/dpkg/*-old", "usr/bin/perl*", "usr/lib/x86_64-linux-gnu/perl-base", "usr/share/perl5",
+            "usr/share/debconf", "var/cache/debconf", "usr/bin/debconf*",
+            # glibc's iconv modules (Python's codecs are its own), the stdlib's docs and tests
+            "usr/lib/x86_64-linux-gnu/gconv", "usr/lib/python3.11/pydoc_data", "usr/lib/python3.11/test",
+            # stdlib bytecode: the bento step (images/warm_bytecode.py) writes it for what serving imports
+            "usr/lib/python3.11/**/__pycache__")
 
 
 @dataclass
@@ -133,8 +136,11 @@ def add_ca_certificates(root: Path, ca_dir: Path) -> None:
 
 def slim(root: Path) -> None:
     for relative in UNNEEDED:
-        for path in root.glob(relative):
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        for path in list(root.glob(relative)):  # listed first: removing while globbing skips entries
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
     docs = root / "usr/share/doc"
     for path in sorted(docs.rglob("*"), reverse=True):  # files first, then the emptied folders
         if path.is_dir() and not path.is_symlink():
@@ -142,9 +148,6 @@ def slim(root: Path) -> None:
                 path.rmdir()
         elif path.name != "copyright":
             path.unlink()
-    (root / "etc/dpkg/dpkg.cfg.d/langdetect-slim").write_text(DPKG_EXCLUDES)
-    for folder in ("var/cache/apt/archives/partial", "var/lib/apt/lists/partial"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
 
 
 def import_rootfs(root: Path, tag: str) -> None:

@@ -8,6 +8,7 @@ model they carry (store tag, MLflow version and run, sha256 of the weights file)
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from images.engine import image_exists, inspect_image, require_engine, run_logge
 from langdetect_ops.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
+IMAGE_PREFIX_ENV = "LANGDETECT_IMAGE_PREFIX"
 BENTOML = [sys.executable, "-m", "bentoml"]
 LABEL_PREFIX = "langdetect"
 
@@ -66,16 +68,23 @@ def require_local_images() -> None:
                             "(or set LANGDETECT_BASE_IMAGE / LANGDETECT_UV_IMAGE to images you can pull)")
 
 
+def image_repository(kind: str) -> str:
+    """`langdetect-cpu` / `langdetect-gpu`, after an optional prefix: the tests set one, so that their
+    smoke-model images never replace the user's `langdetect-cpu:latest`."""
+    return f"{os.environ.get(IMAGE_PREFIX_ENV, '')}langdetect-{kind}"
+
+
 def build_image(spec: ImageSpec, log_dir: Path | None) -> BuiltImage:
     log = log_dir / f"build-{spec.kind}.log" if log_dir else None
     started = time.monotonic()
     bento = build_bento(spec, log)
     bento_seconds = time.monotonic() - started
-    name, version = bento.split(":")
+    version = bento.split(":")[1]
+    repository = image_repository(spec.kind)
     labels = lineage_labels(bento)
     started = time.monotonic()
-    containerize(bento, [f"{name}:{version}", f"{name}:latest"], labels, log)
-    return BuiltImage(spec.kind, bento, f"{name}:{version}", int(inspect_image(f"{name}:{version}")["Size"]),
+    containerize(bento, [f"{repository}:{version}", f"{repository}:latest"], labels, log)
+    return BuiltImage(spec.kind, bento, f"{repository}:{version}", int(inspect_image(f"{repository}:{version}")["Size"]),
                       bento_seconds, time.monotonic() - started, labels)
 
 

@@ -14,6 +14,7 @@ from langdetect_ops.errors import UserError
 # buildx plugin makes BentoML's BuildKit build fail, so /usr/bin goes first on PATH.
 PREFERRED_BIN = "/usr/bin"
 INSTALL_HINT = "run scripts/install-docker.sh (installs docker.io and starts dockerd; root)"
+SETUP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "install-docker.sh"
 
 
 def tool_env(**extra: str) -> dict[str, str]:
@@ -38,6 +39,18 @@ def engine_problem() -> str | None:
     if not binary.startswith(PREFERRED_BIN + "/") and not has_buildx(binary):
         return f"{binary} has no buildx plugin, which BentoML's BuildKit build needs; {INSTALL_HINT}"
     return None
+
+
+def engine_problem_after_setup() -> str | None:
+    """engine_problem(), after running scripts/install-docker.sh (root only: installs docker.io and starts
+    dockerd) when the engine does not answer."""
+    problem = engine_problem()
+    if problem and os.geteuid() == 0:
+        setup = subprocess.run([str(SETUP_SCRIPT)], capture_output=True, text=True)
+        problem = engine_problem()
+        if problem:
+            problem += f"\nscripts/install-docker.sh said: {setup.stdout[-500:]}{setup.stderr[-500:]}"
+    return problem
 
 
 def has_buildx(binary: str) -> bool:

@@ -12,7 +12,6 @@ from pathlib import Path
 from images.engine import docker, inspect_image, require_engine, tool_env
 from langdetect_ops.errors import UserError
 
-DEFAULT_IMAGES = ("langdetect-cpu:latest", "langdetect-gpu:latest")
 SITE_PACKAGES = "/app/.venv/lib/python3.11/site-packages"
 TOP_PACKAGES = 12
 MB = 1e6

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from langdetect_ops.errors import UserError
 def cmd_corpus(args) -> None:
     from training.corpus import build_corpus
 
-    manifest = build_corpus(args.out, args.cache, cap_per_language=args.cap, seed=args.seed)
+    manifest = build_corpus(args.out, args.cache, cap_per_language=args.cap, seed=args.seed,
+                            train_cap=args.train_cap)
     print(f"corpus written to {args.out}: " + ", ".join(
         f"{split} {sum(counts.values())}" for split, counts in manifest["counts"].items()))
 
@@ -20,6 +22,8 @@ def cmd_corpus(args) -> None:
 def cmd_train(args) -> None:
     from training.pipeline import run_training
 
+    # `kill` (or a CI timeout) ends the MLflow run as FAILED instead of leaving it RUNNING forever.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     summary = run_training(args.data, args.profile, init_from=args.init_from, steps=args.steps, seed=args.seed)
     worst = ", ".join(f"{lang} {acc:.2%}" for lang, acc in summary.worst_languages)
     print(f"registered {config.REGISTERED_MODEL} version {summary.model_version} (run {summary.run_id})\n"
@@ -71,11 +75,45 @@ def cmd_images_build(args) -> None:
 
 
 def cmd_images_report(args) -> None:
-    from images.report import DEFAULT_IMAGES, write_report
+    from images.build import SPECS, image_repository
+    from images.report import write_report
 
-    for s in write_report(args.images or list(DEFAULT_IMAGES), args.out):
+    for s in write_report(args.images or [f"{image_repository(kind)}:latest" for kind in SPECS], args.out):
         print(f"{s.image}: {s.size / 1e6:,.1f} MB uncompressed, {s.compressed / 1e6:,.1f} MB compressed")
     print(f"report: {args.out} and {args.out.with_suffix('.png')}")
+
+
+def cmd_bench(args) -> None:
+    from bench.run import BenchOptions, run_bench
+
+    options = BenchOptions(quick=args.quick, out=args.out, assets=args.assets, data=args.data, alias=args.alias,
+                           version=args.version, skip_serving=args.skip_serving,
+                           skip_containers=args.skip_containers, build_images=args.build_images,
+                           argv=args.argv[1:])
+    results = run_bench(options)
+    for t in results["targets"]:
+        print(f"{t['status']:>12}  {t['name']}: {t['measured'] or t['reason']}")
+    print(f"report: {args.out}, charts and results.json in {args.assets} "
+          f"({results['meta']['seconds'] / 60:.1f} minutes)")
+
+
+def add_bench_parser(sub) -> None:
+    p = sub.add_parser("bench", help="accuracy against peer detectors, speed, serving, images -> BENCHMARKS.md",
+                       description="Benchmarks the @champion model (or --version N) against the peer detectors "
+                                   "of the bench extra (pip install -e '.[bench]') and writes BENCHMARKS.md, "
+                                   "charts and results.json. Full run: 15 to 30 minutes on 2 cores; --quick: about 4.")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--alias", help=f"registry alias to benchmark (default @{config.CHAMPION_ALIAS})")
+    which.add_argument("--version", help="registered version number to benchmark")
+    p.add_argument("--quick", action="store_true",
+                   help="subsample the test split, fewer requests, 3 cold starts: under 10 minutes")
+    p.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="the report (default BENCHMARKS.md)")
+    p.add_argument("--assets", type=Path, default=Path("docs/bench"), help="where the charts and results.json go")
+    p.add_argument("--data", type=Path, default=config.CORPUS_DIR, help="dataset whose test split is scored")
+    p.add_argument("--skip-serving", action="store_true", help="no `bentoml serve` load test")
+    p.add_argument("--skip-containers", action="store_true", help="no Docker: no image sizes, cold starts, load")
+    p.add_argument("--build-images", action="store_true", help="run `langdetect images build` first")
+    p.set_defaults(func=cmd_bench)
 
 
 def add_images_parser(sub) -> None:
@@ -106,7 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("corpus", help="build the multilingual corpus from Debian packages (offline)")
     p.add_argument("--out", type=Path, default=config.CORPUS_DIR)
     p.add_argument("--cache", type=Path, default=config.DOWNLOAD_CACHE, help="where .deb downloads are kept")
-    p.add_argument("--cap", type=int, default=12000, help="maximum texts per language")
+    p.add_argument("--cap", type=int, default=config.CORPUS_CAP,
+                   help="texts per language that set the held-out sizes (valid and test take 10%% each)")
+    p.add_argument("--train-cap", type=int, default=config.CORPUS_TRAIN_CAP,
+                   help="maximum training texts per language")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_corpus)
 
@@ -135,11 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     add_images_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # the command line, for reports
     try:
         args.func(args)
     except UserError as exc:

@@ -27,16 +27,22 @@ def file_hashes(bundle: Path) -> dict[str, str]:
 
 
 def import_bundle(name: str, bundle: Path, lineage: dict[str, str], metadata: dict | None = None) -> Imported:
-    """Copies every file of `bundle` into a new store model `name:v<version>-<run>` unless it exists."""
+    """Copies every file of `bundle` into a new store model `name:v<version>-<run>` unless it exists
+    and is already `name:latest`."""
     import bentoml
     from bentoml.exceptions import NotFound
 
     tag = f"{name}:{store_version(lineage['mlflow_version'], lineage['mlflow_run_id'])}"
     try:
         existing = bentoml.models.get(tag)
-        return Imported(str(existing.tag), created=False)
     except NotFound:
-        pass
+        existing = None
+    if existing is not None:
+        if bentoml.models.get(f"{name}:latest").tag == existing.tag:
+            return Imported(str(existing.tag), created=False)
+        # The services load `name:latest`, which is the newest import. Exporting an older version
+        # again (the champion moved back) re-imports it, so serving and images follow the export.
+        bentoml.models.delete(tag)
     hashes = file_hashes(bundle)
     with bentoml.models.create(tag, labels=dict(lineage), metadata={**(metadata or {}), **lineage,
                                                                       "sha256": hashes}) as model:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh clone: set-up, corpus, training, registration, promotion, export.
-# Honours MLFLOW_TRACKING_URI, BENTOML_HOME and BENTOML_PORT; PROFILE=smoke|default|full.
+# Honours MLFLOW_TRACKING_URI, BENTOML_HOME and BENTOML_PORT; PROFILE=smoke|default|full;
+# IMAGES=1 also builds the CPU and GPU images (Docker engine, registry-free base, size report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MLFLOW_DISABLE_TELEMETRY=true BENTOML_DO_NOT_TRACK=true
@@ -10,6 +11,14 @@ bin=.venv/bin
 "$bin/langdetect" train --profile "${PROFILE:-default}"  # MLflow run + new version of `langdetect`
 "$bin/langdetect" promote latest                         # @champion (refused if worse than the current one)
 "$bin/langdetect" export --alias champion                # ONNX int8 + parity gate + BentoML store
+if [ "${IMAGES:-0}" = 1 ]; then
+    scripts/install-docker.sh                            # Debian's docker.io; starts dockerd (root)
+    # A TLS-intercepting proxy's CA (in /usr/local/share/ca-certificates) must be trusted in builds too.
+    ca=$(ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1 && echo --extra-ca-certs || true)
+    "$bin/langdetect" images base $ca                    # langdetect-base (debootstrap) + langdetect-uv
+    "$bin/langdetect" images build                       # langdetect-cpu / langdetect-gpu :latest
+    "$bin/langdetect" images report                      # reports/images.md
+fi
 cat <<MSG
 
 Done. Serve the API (both runners) on port ${BENTOML_PORT:-3000}:

@@ -5,15 +5,12 @@ Expensive fixtures are session-scoped so the suite trains once, exports once and
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from bench.serving import BentoServer, free_port  # noqa: F401 - free_port: for the tests that start servers
 
 REPO = Path(__file__).resolve().parent.parent
 MINI_CORPUS = REPO / "tests" / "fixtures" / "mini_corpus"
@@ -47,6 +44,7 @@ def isolated_env(tmp_path_factory):
         "BENTOML_HOME": str(root / "bentoml"),
         "MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "true",
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "LANGDETECT_IMAGE_PREFIX": "test-",  # smoke-model images must not replace the user's :latest
     })
     _reset_bentoml_store(root / "bentoml")
     yield root
@@ -96,51 +94,10 @@ def isolated_out(smoke_model) -> Path:
     return Path(os.environ["BENTOML_HOME"]).parent / "export"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, target: str, env: dict[str, str]):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(Path(env["BENTOML_HOME"]).parent / f"serve-{self.port}.log", "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"{self.url} not ready after {timeout} s; see {self.log.name}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-
-
 @pytest.fixture(scope="session")
 def server(exported):
     """A real `bentoml serve` of LanguageDetector (both runners; torch on CPU) on a free loopback port."""
-    srv = Server("service.service:LanguageDetector", dict(os.environ, CUDA_VISIBLE_DEVICES=""))
-    try:
-        srv.wait_ready()
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    with BentoServer("service.service:LanguageDetector", env, Path(env["BENTOML_HOME"]).parent / "serve.log") as srv:
+        srv.wait_ready(timeout=120)
         yield srv
-    finally:
-        srv.stop()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 import httpx
 import pytest
 
-from conftest import REPO, free_port, longest_per_language
+from bench.containers import Container
+from conftest import longest_per_language
 from langdetect_ops.config import LANGUAGES
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
@@ -25,14 +25,9 @@ BUILD_TOOLS = ("gcc", "cc", "g++", "make", "git", "uv", "pip")
 
 @pytest.fixture(scope="module")
 def engine():
-    from images.engine import engine_problem
+    from images.engine import engine_problem_after_setup
 
-    problem = engine_problem()
-    if problem and os.geteuid() == 0:
-        setup = subprocess.run([str(REPO / "scripts/install-docker.sh")], capture_output=True, text=True)
-        problem = engine_problem()
-        if problem:
-            problem += f"\nscripts/install-docker.sh said: {setup.stdout[-500:]}{setup.stderr[-500:]}"
+    problem = engine_problem_after_setup()
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the container tests, but Docker cannot be set up: {problem}")
@@ -54,41 +49,6 @@ def built(engine, exported, tmp_path_factory):
     return {image.kind: image for image in images}
 
 
-class Container:
-    """`docker run --network host` on a free loopback port; always removed by stop()."""
-
-    def __init__(self, image: str):
-        from images.engine import docker
-
-        self.image, self.port = image, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.started = time.monotonic()
-        self.id = docker("run", "-d", "--network", "host", "-e", f"BENTOML_PORT={self.port}",
-                         "-e", "BENTOML_HOST=127.0.0.1", image).stdout.strip()
-
-    def wait_ready(self, timeout: float = 240) -> float:
-        """Seconds from `docker run` until /readyz answered 200 (the cold start)."""
-        from images.engine import docker
-
-        deadline = self.started + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return time.monotonic() - self.started
-            except httpx.HTTPError:
-                pass
-            if docker("inspect", "-f", "{{.State.Running}}", self.id).stdout.strip() != "true":
-                break
-            time.sleep(0.5)
-        logs = docker("logs", "--tail", "60", self.id, check=False)
-        raise AssertionError(f"{self.image} not ready on {self.url}:\n{logs.stdout}{logs.stderr}")
-
-    def stop(self) -> None:
-        from images.engine import docker
-
-        docker("rm", "-f", self.id, check=False)
-
-
 @pytest.fixture(scope="module")
 def containers(built):
     """Both images running at once; answers `{kind: base url}`."""
@@ -97,7 +57,7 @@ def containers(built):
         for kind, image in built.items():
             running[kind] = Container(image.image)
         for kind, container in running.items():
-            print(f"\n{container.image}: cold start {container.wait_ready():.1f} s")
+            print(f"\n{container.image}: cold start {container.wait_ready(timeout=240):.1f} s")
         yield {kind: container.url for kind, container in running.items()}
     finally:
         for container in running.values():
@@ -132,12 +92,15 @@ def test_cpu_image_is_at_most_a_tenth_of_the_gpu_image(built):
 def test_images_are_tagged_with_the_bento_and_labelled_with_the_model(built, exported):
     import bentoml
 
+    from images.build import image_repository
     from images.engine import image_exists, inspect_image
 
     for kind, runtimes in (("cpu", ["onnx"]), ("gpu", ["onnx", "torch"])):
         image = built[kind]
         name, version = image.bento.split(":")
-        assert image.image == f"langdetect-{kind}:{version}" and image_exists(f"langdetect-{kind}:latest")
+        repository = image_repository(kind)
+        assert repository.startswith("test-")                  # never the user's langdetect-*:latest
+        assert image.image == f"{repository}:{version}" and image_exists(f"{repository}:latest")
         labels = inspect_image(image.image)["Config"]["Labels"]
         assert labels["org.opencontainers.image.version"] == version
         for runtime in runtimes:
@@ -164,6 +127,21 @@ def test_cpu_image_serves_without_training_stack_or_build_tools(built):
         assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr, (module, result)
     found = run_in(image, "sh", "-c", " || ".join(f"command -v {tool}" for tool in BUILD_TOOLS))
     assert found.returncode != 0, f"build tools in the CPU image: {found.stdout}"
+
+
+def test_cpu_image_has_bytecode_for_what_serving_imports_only(built):
+    """images/warm_bytecode.py serves the bento once at build time: bytecode exists for the modules
+    on the serving path (the venv is root-owned, so none could be written at run time) and not for
+    installed modules serving never imports."""
+    site = "/app/.venv/lib/python3.11/site-packages"
+    listing = run_in(built["cpu"].image, "sh", "-c",
+                     f"ls {site}/onnxruntime/capi/__pycache__ {site}/bentoml/_internal/frameworks/__pycache__ "
+                     f"src/service/__pycache__ 2>&1; true").stdout
+    assert "onnxruntime_inference_collection.cpython-311.pyc" in listing, listing
+    assert "inference.cpython-311.pyc" in listing and "cpu_runner.cpython-311.pyc" in listing, listing
+    assert "sklearn.cpython-311.pyc" not in listing, listing
+    c_api = run_in(built["cpu"].image, "sh", "-c", f"ls {site}/onnxruntime/capi/ | grep -c '^libonnxruntime.so'; true")
+    assert c_api.stdout.strip() == "0", "onnxruntime's C-API library (unused by Python) is in the image"
 
 
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])

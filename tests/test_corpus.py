@@ -162,11 +162,15 @@ def test_rejection_reason():
     assert tf.rejection_reason("Please check the connection and try again", "de") == "english"
     assert tf.rejection_reason("Bitte überprüfen Sie die Verbindung", "de") is None
     assert tf.rejection_reason("无法将文件保存到所选文件夹。", "zh") is None   # 13 characters, width 26
+    assert tf.rejection_reason("Porta sorgente virtuale", "it") == "too-few-words"
+    assert tf.rejection_reason("Porta sorgente virtuale attiva", "it") is None
+    assert tf.rejection_reason("ไม่สามารถบันทึกแฟ้มได้ในขณะนี้", "th") is None   # no spaces: width decides
 
 
 def test_dedup_key_ignores_case_and_punctuation():
     assert tf.dedup_key("Open File…") == tf.dedup_key("open file") == tf.dedup_key("Open file:")
     assert tf.dedup_key("Open file") != tf.dedup_key("Open files")
+    assert tf.dedup_key("Quick bar slot 7") == tf.dedup_key("Quick bar slot 20")
 
 
 def test_html_paragraphs_keep_default_variant_and_skip_chrome():
@@ -236,6 +240,8 @@ def _fake_tree(root: Path) -> None:
         "Choose a color for the selected text": "Choose a colour for the selected text"})
     write_mo(root / "usr/share/locale/ur/LC_MESSAGES/app.mo", {
         "The file could not be saved": "فائل کو محفوظ نہیں کیا جا سکا"})
+    write_mo(root / "usr/share/locale/fr/LC_MESSAGES/gnome-control-center-2.0-timezones.mo", {
+        "Central Time - Rainy River and Fort Frances, Ontario": "Heure du Centre - Rainy River et Fort Frances, Ontario"})
     man = root / "usr/share/man/de/man1/tool.1.gz"
     man.parent.mkdir(parents=True)
     man.write_bytes(gzip.compress(b".TH TOOL 1\n.SH BESCHREIBUNG\nDieses Werkzeug zeigt Dateien an.\n"))
@@ -258,6 +264,9 @@ def test_extract_tree(tmp_path):
     assert "Choose a colour for the selected text" not in result.texts["en"]
     assert "Quit the whole application now" in result.texts["en"]
     assert "This string was left untranslated" not in result.texts["de"]
+    # Time-zone catalogs are place names: neither their msgstrs nor their msgids are used.
+    assert "fr" not in result.texts
+    assert not any("Rainy River" in text for text in result.texts["en"])
 
 
 @pytest.mark.parametrize("package, group", [
@@ -318,6 +327,9 @@ def test_cap_language_respects_cap_and_shares():
     capped = corpus.cap_language(splits, cap=100, seed=0, lang="de")
     assert {s: len(v) for s, v in capped.items()} == {"train": 80, "valid": 10, "test": 10}
     assert capped == corpus.cap_language(splits, cap=100, seed=0, lang="de")
+    bigger_train = corpus.cap_language(splits, cap=100, seed=0, lang="de", train_cap=150)
+    assert {s: len(v) for s, v in bigger_train.items()} == {"train": 150, "valid": 10, "test": 10}
+    assert bigger_train["test"] == capped["test"]          # the held-out splits do not move
 
 
 # --------------------------------------------------------------------------------------------

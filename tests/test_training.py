@@ -1,5 +1,10 @@
 """A smoke training run: MLflow tracking, registration, and fine-tuning from a local checkpoint."""
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -94,3 +99,46 @@ def test_unknown_profile_is_a_user_error(isolated_env):
 
     with pytest.raises(UserError, match="unknown profile 'huge'"):
         run_training(MINI_CORPUS, "huge")
+
+
+def test_killed_training_ends_its_mlflow_run_as_failed(tmp_path):
+    """`kill` on `langdetect train` must not leave a run RUNNING forever in the store."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    client = MlflowClient(uri, uri)
+    client.search_experiments()  # creates the store's schema now, not concurrently with the trainer
+    log = tmp_path / "train.log"
+    with log.open("w") as stderr:  # a file: a pipe nobody reads could fill up and stall the trainer
+        train = subprocess.Popen([sys.executable, "-m", "langdetect_ops.cli", "train", "--profile", "smoke",
+                                  "--data", str(MINI_CORPUS)], env=env, cwd=tmp_path,
+                                 stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        runs = []
+        for _ in range(240):  # the run starts once the data is read and the tokenizer trained
+            time.sleep(0.5)
+            experiment = client.get_experiment_by_name("langdetect") if train.poll() is None else None
+            runs = client.search_runs([experiment.experiment_id]) if experiment else []
+            if runs or train.poll() is not None:
+                break
+        assert runs and train.poll() is None, f"no MLflow run while training: {log.read_text()[-2000:]}"
+        train.send_signal(signal.SIGTERM)
+        assert train.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        train.kill()
+    assert client.get_run(runs[0].info.run_id).info.status == "FAILED"
+    assert not client.search_model_versions("name='langdetect'")      # nothing half-registered
+
+
+def test_shorten_gives_word_prefixes_or_a_few_characters():
+    import random
+
+    from training.train import shorten
+
+    rng = random.Random(0)
+    text = "Die ausgewählte Datei konnte nicht geöffnet werden, bitte erneut versuchen"
+    short = [shorten(text, rng) for _ in range(200)]
+    assert all(text.startswith(s) and text[len(s):len(s) + 1] == " " for s in short)   # whole words
+    assert {len(s.split()) for s in short} == {1, 2, 3, 4, 5}
+    assert all(2 <= len(shorten("無法將文件保存到所選文件夾無法將文件保存", rng)) <= 10 for _ in range(50))

@@ -156,7 +156,10 @@ class PackageTexts:
     rejected: Counter = field(default_factory=Counter)           # (label, reason) -> count
 
 
-_MO = re.compile(r"(?:^|/)([^/]+)/LC_MESSAGES/[^/]+\.mo$")
+_MO = re.compile(r"(?:^|/)([^/]+)/LC_MESSAGES/([^/]+)\.mo$")
+# Time-zone catalogs translate tzdata comments ("Pacific Time - south Yukon"): place names that
+# carry little of the language, so they mislabel more than they teach.
+_PLACE_NAME_CATALOG = re.compile(r"timezone", re.IGNORECASE)
 _LO_HELP = re.compile(r"^usr/share/libreoffice/help/([^/]+)/.+\.html$")
 _MALLARD = re.compile(r"^usr/share/help/([^/]+)/.+\.page$")
 _DOC_HTML = re.compile(r"^usr/share/doc/[^/]+/([^/]+)/[^/]+\.html$")
@@ -205,6 +208,8 @@ def _accept(result: PackageTexts, lang: str, paragraph: str) -> None:
 def _file_paragraphs(path: Path, rel: str, package: str, english_sources: set[str]):
     """(label, paragraph) pairs of one file, dispatched on its path; unknown files yield nothing."""
     if m := _MO.search(rel):
+        if _PLACE_NAME_CATALOG.search(m.group(2)):
+            return
         lang = tf.normalize_locale(m.group(1))
         if lang or m.group(1).startswith("en"):    # en_GB: only its msgids are used
             yield from ((lang, t) for t in _catalog_texts(path, lang, english_sources))
@@ -382,13 +387,16 @@ def split_language(groups: dict[str, list[str]], seed: int, lang: str) -> tuple[
     return splits, note
 
 
-def cap_language(splits: dict[str, Sourced], cap: int, seed: int, lang: str) -> dict[str, Sourced]:
-    """Sample at most cap texts: each held-out split up to its share, train the rest."""
+def cap_language(splits: dict[str, Sourced], cap: int, seed: int, lang: str,
+                 train_cap: int | None = None) -> dict[str, Sourced]:
+    """Sample each held-out split up to its share of cap; train takes the rest of cap, or up to
+    train_cap texts when given (more distinct training texts cost no training time: steps are fixed)."""
     rng = random.Random(f"{seed}:{lang}:cap")
     capped = {}
     for split, fraction in HELD_OUT_FRACTION.items():
         capped[split] = _sample(splits[split], round(fraction * cap), rng)
-    capped["train"] = _sample(splits["train"], cap - sum(len(v) for v in capped.values()), rng)
+    train_size = train_cap if train_cap is not None else cap - sum(len(v) for v in capped.values())
+    capped["train"] = _sample(splits["train"], train_size, rng)
     return {s: capped[s] for s in SPLITS}
 
 
@@ -437,7 +445,8 @@ def _source_counts(groups: dict[str, list[str]], splits: dict[str, Sourced], kep
             for group, texts in sorted(groups.items())}
 
 
-def split_and_cap(pool: dict[str, dict[str, list[str]]], cap: int, seed: int) -> tuple[dict, dict, dict]:
+def split_and_cap(pool: dict[str, dict[str, list[str]]], cap: int, seed: int,
+                  train_cap: int | None = None) -> tuple[dict, dict, dict]:
     """Per language: split by source group, then cap. Returns (final splits, source counts, fallbacks)."""
     final, sources, fallbacks = {}, {}, {}
     for lang in LANGUAGES:
@@ -445,12 +454,12 @@ def split_and_cap(pool: dict[str, dict[str, list[str]]], cap: int, seed: int) ->
         if note:
             fallbacks[lang] = note
             log.warning("%s has %s: split its largest source by text hash", lang, note["reason"])
-        final[lang] = cap_language(splits, cap, seed, lang)
+        final[lang] = cap_language(splits, cap, seed, lang, train_cap)
         sources[lang] = _source_counts(pool[lang], splits, final[lang])
     return final, sources, fallbacks
 
 
-def _manifest(final, sources, fallbacks, results, failed, rejected, files, cap, seed) -> dict:
+def _manifest(final, sources, fallbacks, results, failed, rejected, files, cap, train_cap, seed) -> dict:
     counts = {s: {lang: len(final[lang][s]) for lang in LANGUAGES} for s in SPLITS}
     by_reason: dict[str, dict[str, int]] = defaultdict(dict)
     for (lang, reason), n in sorted(rejected.items()):
@@ -459,6 +468,7 @@ def _manifest(final, sources, fallbacks, results, failed, rejected, files, cap, 
         "builder_version": BUILDER_VERSION,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cap_per_language": cap,
+        "train_cap_per_language": train_cap,
         "seed": seed,
         "languages": list(LANGUAGES),
         "columns": ["labels", "text"],
@@ -479,7 +489,7 @@ def _manifest(final, sources, fallbacks, results, failed, rejected, files, cap, 
 
 
 def build_corpus(out_dir: Path, cache_dir: Path, cap_per_language: int = 12000, seed: int = 0,
-                 packages: list[str] | None = None, progress: bool = True) -> dict:
+                 packages: list[str] | None = None, progress: bool = True, train_cap: int | None = None) -> dict:
     """Downloads (apt-get download, cached in cache_dir, never installs) and unpacks (dpkg-deb -x) the source
     packages, extracts sentences, filters, dedups, splits by source package, writes out_dir/{train,valid,test}.csv
     (columns exactly: labels,text ; papluca format, utf-8, written with csv module / pandas) and out_dir/manifest.json;
@@ -495,10 +505,12 @@ def build_corpus(out_dir: Path, cache_dir: Path, cap_per_language: int = 12000, 
     if empty:
         raise UserError(f"no usable texts for language(s) {', '.join(empty)} after filtering; add packages "
                         f"translated into them (packages tried: {len(debs)}, failed: {', '.join(failed) or 'none'})")
-    final, sources, fallbacks = split_and_cap(pool, cap_per_language, seed)
+    if train_cap is not None and train_cap < 1:
+        raise UserError(f"train_cap must be at least 1 (got {train_cap})")
+    final, sources, fallbacks = split_and_cap(pool, cap_per_language, seed, train_cap)
     files = write_splits(out_dir, final, seed)
     rejected = sum((r.rejected for r in results), Counter()) + dropped
-    manifest = _manifest(final, sources, fallbacks, results, failed, rejected, files, cap_per_language, seed)
+    manifest = _manifest(final, sources, fallbacks, results, failed, rejected, files, cap_per_language, train_cap, seed)
     _write_json(out_dir / "manifest.json", manifest)
     return manifest
 

@@ -16,6 +16,10 @@ from langdetect_ops.config import LANGUAGES
 
 MIN_WIDTH = 20
 MAX_WIDTH = 300
+# A sentence, not a UI label: "Porta sorgente virtuale" or "Private key password" say too little
+# to tell it/es or en/nl apart even for a person. Scripts without spaces are bound by MIN_WIDTH only.
+MIN_WORDS = 4
+UNSPACED_LANGUAGES = frozenset({"ja", "zh", "th"})
 
 # ---------------------------------------------------------------------------------------------
 # Locale codes -> labels
@@ -486,6 +490,8 @@ def rejection_reason(text: str, lang: str) -> str | None:
         return "too-short"
     if width > MAX_WIDTH:
         return "too-long"
+    if lang not in UNSPACED_LANGUAGES and len(text.split()) < MIN_WORDS:
+        return "too-few-words"
     if is_code_like(text):
         return "code-like"
     problem = script_problem(text, lang)
@@ -501,6 +507,10 @@ _KEY_NOISE = re.compile(
     r"\u060c\u061b\u061f\u06d4\u0964\u0965]+")
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 def dedup_key(text: str) -> str:
-    """Case-folded text without punctuation: "Open file…" and "open file" are one text."""
-    return _KEY_NOISE.sub(" ", text.casefold()).strip()
+    """Case-folded text without punctuation, numbers as 0: "Open file…" and "open file" are one
+    text, and so are templates such as "Quick bar slot 7" and "Quick bar slot 20"."""
+    return _KEY_NOISE.sub(" ", _DIGITS.sub("0", text.casefold())).strip()

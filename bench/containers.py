@@ -1,0 +1,132 @@
+"""The images: sizes (as in `langdetect images report`), cold start to /readyz, and the CPU image under load.
+
+Containers run with `--network host` (the only network here) on a free port passed as BENTOML_PORT,
+and are always removed. An image that is not there is reported as such, not built (unless
+--build-images).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from bench import attempt
+from bench.serving import LoadPlan, free_port, load_suite, niceness, process_tree_rss, wait_for_ready
+
+KINDS = ("cpu", "gpu")
+NOT_BUILT = "image not built: run `langdetect images build` (or `langdetect bench --build-images`)"
+
+
+class Container:
+    """`docker run -d --network host` of an image on a free loopback port; removed on exit."""
+
+    def __init__(self, image: str):
+        from images.engine import docker
+
+        self.image, self.port = image, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.monotonic()
+        self.id = docker("run", "-d", "--network", "host", "-e", f"BENTOML_PORT={self.port}",
+                         "-e", "BENTOML_HOST=127.0.0.1", image).stdout.strip()
+
+    def running(self) -> bool:
+        from images.engine import docker
+
+        return docker("inspect", "-f", "{{.State.Running}}", self.id, check=False).stdout.strip() == "true"
+
+    def wait_ready(self, timeout: float = 180) -> float:
+        """The cold start: seconds from `docker run` until /readyz answered 200."""
+        from images.engine import docker
+
+        try:
+            return wait_for_ready(self.url, self.running, timeout, self.started)
+        except (RuntimeError, TimeoutError) as exc:
+            logs = docker("logs", "--tail", "40", self.id, check=False)
+            raise RuntimeError(f"{self.image}: {exc}\n{logs.stdout}{logs.stderr}") from exc
+
+    def pid(self) -> int:
+        """The container's first process, as the host sees it (0 once it has stopped)."""
+        from images.engine import docker
+
+        return int(docker("inspect", "-f", "{{.State.Pid}}", self.id).stdout.strip() or 0)
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        from images.engine import docker
+
+        docker("rm", "-f", self.id, check=False)
+
+
+def image_facts(image: str, previous: dict | None, measure_compressed: bool) -> dict:
+    """Sizes and lineage labels of one image; the compressed size is reused when the image id is unchanged."""
+    from images.engine import image_exists, inspect_image
+    from images.report import compressed_size, layers
+
+    if not image_exists(image):
+        return {"image": image, "present": False, "reason": NOT_BUILT}
+    info = inspect_image(image)
+    facts = {"image": image, "present": True, "id": info["Id"], "size": int(info["Size"]),
+             "labels": info["Config"].get("Labels") or {},
+             "largest_layers": [{"size": layer.size, "created_by": layer.created_by}
+                                for layer in sorted(layers(image), key=lambda la: -la.size)[:3]]}
+    if previous and previous.get("id") == info["Id"] and previous.get("compressed"):
+        facts["compressed"], facts["compressed_note"] = previous["compressed"], "reused: same image id"
+    elif measure_compressed:
+        facts["compressed"] = compressed_size(image)
+    else:
+        facts["compressed_note"] = "not measured in --quick (`docker save` and gzip take minutes)"
+    return facts
+
+
+def cold_starts(image: str, runs: int) -> dict:
+    seconds = []
+    for _ in range(runs):
+        with Container(image) as container:
+            seconds.append(container.wait_ready())
+    print(f"  {image}: cold starts {', '.join(f'{s:.1f}' for s in seconds)} s", flush=True)
+    return {"cold_start_s": seconds, "cold_start_median_s": statistics.median(seconds)}
+
+
+def measure_container_load(image: str, texts: list[str], plan: LoadPlan) -> dict:
+    with Container(image) as container:
+        container.wait_ready()
+        pid = container.pid()  # once: a `docker inspect` per memory sample would load the cores under test
+        return {"image": image, "niceness": niceness(pid),
+                **load_suite(container.url, texts, plan, lambda: process_tree_rss(pid))}
+
+
+def measure_images(texts: list[str], plan: LoadPlan, cold_runs: int, previous: dict, quick: bool,
+                   build_dir: Path | None = None) -> dict:
+    """Sizes and cold starts of both images (built first when `build_dir` is given: the build logs go
+    there), and the CPU image under the load plan."""
+    from images.engine import engine_problem_after_setup
+
+    problem = engine_problem_after_setup()
+    if problem:
+        return {"available": False, "reason": problem}
+    if build_dir is not None:
+        build_images(build_dir)
+    from images.build import image_repository
+
+    images = {kind: f"{image_repository(kind)}:latest" for kind in KINDS}
+    results: dict = {"available": True, "images": {}}
+    for kind, image in images.items():
+        facts = image_facts(image, previous.get("images", {}).get(kind), measure_compressed=not quick)
+        if facts["present"]:
+            facts.update(attempt(cold_starts, image, cold_runs))
+        results["images"][kind] = facts
+    if results["images"]["cpu"]["present"]:
+        results["cpu_serving"] = attempt(measure_container_load, images["cpu"], texts, plan)
+    return results
+
+
+def build_images(log_dir: Path) -> None:
+    from images.build import build_images as build
+
+    for image in build(["cpu", "gpu"], log_dir=log_dir):
+        print(f"  built {image.image}: {image.size_bytes / 1e6:,.0f} MB", flush=True)

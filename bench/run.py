@@ -1,0 +1,194 @@
+"""`langdetect bench`: every measurement in turn, then BENCHMARKS.md, the charts and results.json.
+
+Each part is bounded (texts, requests, seconds) and fails on its own: a part that cannot run (no
+peer installed, no Docker, an image not built) is reported with the reason instead of stopping
+the others. A missing champion or export stops everything (exit 2).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench import attempt
+from bench.serving import LoadPlan
+from langdetect_ops import config
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much each part measures: --quick trades precision for a run of a few minutes."""
+
+    per_language: int | None  # test texts per language for accuracy; None: the whole split
+    speed_texts: int
+    speed_repeats: int
+    plan: LoadPlan
+    cold_starts: int
+
+
+FULL = Budget(None, 4000, 2, LoadPlan(detect_requests=2000, batch_texts=8000, max_seconds=60), 5)
+QUICK = Budget(60, 1000, 1, LoadPlan(detect_requests=300, batch_texts=1500, max_seconds=15), 3)
+
+
+@dataclass
+class BenchOptions:
+    quick: bool = False
+    out: Path = Path("BENCHMARKS.md")
+    assets: Path = Path("docs/bench")
+    data: Path = config.CORPUS_DIR
+    alias: str | None = None
+    version: str | None = None
+    skip_serving: bool = False
+    skip_containers: bool = False
+    build_images: bool = False
+    logs: Path = Path("reports/bench")
+    argv: list[str] = field(default_factory=list)
+
+
+def run_bench(options: BenchOptions) -> dict:
+    from bench.model import require_in_store, resolve_model
+    from bench.peers import INSTALL_HINT, load_peers
+
+    config.quiet_telemetry()
+    started = time.monotonic()
+    budget = QUICK if options.quick else FULL
+    model = resolve_model(options.alias, options.version)
+    if not options.skip_serving:
+        require_in_store(model)
+    peers, unavailable = load_peers()
+    for missing in unavailable:
+        print(f"peer {missing.name} unavailable: {missing.reason}", file=sys.stderr)
+    if unavailable:
+        print(f"the bench reports them as unavailable; install the pinned peers with `{INSTALL_HINT}`",
+              file=sys.stderr)
+    results = {"meta": meta(options), **setup(model, [p.package for p in peers + unavailable])}
+    texts, labels = test_texts(options.data, budget, results)
+    speed_texts = sample(texts, labels, budget.speed_texts)
+    detectors = [*our_detectors(model), *peers]
+    sections = {
+        "accuracy": lambda: accuracy(detectors, unavailable, texts, labels),
+        "speed": lambda: speed(detectors, speed_texts, budget),
+        "serving": lambda: serving(model, speed_texts, budget, options),
+        "containers": lambda: containers(speed_texts, budget, options),
+    }
+    for name, measure in sections.items():
+        print(f"{name} ...", flush=True)
+        section_started = time.monotonic()
+        results[name] = attempt(measure)
+        results["meta"]["section_seconds"][name] = time.monotonic() - section_started
+    results["meta"]["seconds"] = time.monotonic() - started
+    write_outputs(results, options)
+    return results
+
+
+def meta(options: BenchOptions) -> dict:
+    from training.tracking import git_commit
+
+    return {"command": shlex.join(["langdetect", "bench", *options.argv]), "quick": options.quick,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "git_commit": git_commit(), "section_seconds": {}, "seconds": 0.0}
+
+
+def setup(model, peer_packages: list[str]) -> dict:
+    from bench.environment import STACK, machine, versions
+
+    return {"machine": machine(), "versions": versions([*STACK, *peer_packages]), "model": model.as_dict()}
+
+
+def our_detectors(model):
+    from bench.detectors import our_detectors as ours
+
+    return ours(model.export_dir, f"v{model.version}")
+
+
+def test_texts(data_dir: Path, budget: Budget, results: dict) -> tuple[list[str], list[str]]:
+    from bench.slices import stratified_sample
+    from training.dataset import load_dataset
+
+    test = load_dataset(data_dir)["test"]
+    texts, labels = test.texts, [config.LANGUAGES[i] for i in test.labels]
+    if budget.per_language:
+        texts, labels = stratified_sample(texts, labels, budget.per_language)
+    results["data"] = {"path": str(test.path), "sha256": test.sha256, "texts": len(texts), "split_texts": len(test)}
+    return texts, labels
+
+
+def sample(texts: list[str], labels: list[str], count: int) -> list[str]:
+    """About `count` test texts, every language alike: the speed and load-test inputs."""
+    from bench.slices import stratified_sample
+
+    return stratified_sample(texts, labels, max(1, count // len(config.LANGUAGES)), seed=1)[0]
+
+
+def accuracy(detectors, unavailable, texts: list[str], labels: list[str]) -> dict:
+    from bench.accuracy import evaluate
+    from bench.slices import evaluation_sets
+
+    sets = evaluation_sets(texts, labels)
+    scored, failed = {}, [asdict(u) for u in unavailable]
+    for detector in detectors:
+        print(f"  {detector.name}", flush=True)
+        scores = attempt(evaluate, detector, sets, os.cpu_count() or 1)
+        if "error" in scores:  # a detector that breaks on this data is reported like one that is not installed
+            failed.append({"name": detector.name, "package": detector.package, "reason": scores["error"]})
+            continue
+        scored[detector.name] = {"kind": detector.kind, "package": detector.package, "version": detector.version,
+                                 "note": detector.note, "scores": scores}
+    return {"sets": [{"name": s.name, "texts": len(s), "languages": len(set(s.labels))} for s in sets],
+            "detectors": scored, "unavailable": failed}
+
+
+def speed(detectors, texts: list[str], budget: Budget) -> dict:
+    from bench.speed import measure
+
+    measured = {}
+    for detector in detectors:
+        measured[detector.name] = attempt(measure, detector, texts, repeats=budget.speed_repeats)
+        print(f"  {detector.name}: {measured[detector.name]}", flush=True)
+    return {"texts": len(texts), "repeats": budget.speed_repeats, "detectors": measured}
+
+
+def serving(model, texts: list[str], budget: Budget, options: BenchOptions) -> dict:
+    from bench.serving import measure_bentoml
+
+    plan = asdict(budget.plan)
+    if options.skip_serving:
+        return {"plan": plan, "bentoml": {"reason": "skipped (--skip-serving)"}}
+    options.logs.mkdir(parents=True, exist_ok=True)
+    return {"plan": plan, "bentoml": attempt(measure_bentoml, model.store_tags, texts, budget.plan, options.logs)}
+
+
+def containers(texts: list[str], budget: Budget, options: BenchOptions) -> dict:
+    from bench.containers import measure_images
+
+    if options.skip_containers:
+        return {"available": False, "reason": "skipped (--skip-containers)"}
+    previous = previous_results(options.assets / "results.json").get("containers", {})
+    return measure_images(texts, budget.plan, budget.cold_starts, previous, options.quick,
+                          build_dir=options.logs if options.build_images else None)
+
+
+def previous_results(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_outputs(results: dict, options: BenchOptions) -> None:
+    from bench.plots import draw_all
+    from bench.report import render
+    from bench.targets import evaluate
+
+    results["targets"] = evaluate(results)
+    options.assets.mkdir(parents=True, exist_ok=True)
+    chart_dir = os.path.relpath(options.assets.resolve(), options.out.resolve().parent)
+    results["meta"]["results_file"] = f"{chart_dir}/results.json"
+    (options.assets / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    charts = draw_all(results, options.assets)
+    options.out.write_text(render(results, charts, chart_dir))

@@ -1,0 +1,192 @@
+"""Serving numbers on loopback: `bentoml serve` of the full service (CPU and GPU runners, no CUDA here).
+
+Load comes from bench.http_load (bounded in requests and seconds): /detect at several concurrencies,
+/detect_batch at several batch sizes, and the memory of the serving process tree while it runs.
+Servers get a free loopback port, are waited on through /readyz, and are always killed with their
+process group.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.http_load import run_load
+
+REPO = Path(__file__).resolve().parent.parent
+FULL_SERVICE = "service.service:LanguageDetector"
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    detect_requests: int  # per concurrency level
+    batch_texts: int  # texts per batch size: at least `min_batch_calls`, at most `detect_requests` calls
+    max_seconds: float  # per run: the bound on wall time
+    concurrencies: tuple[int, ...] = (1, 4, 16, 64)
+    batch_sizes: tuple[int, ...] = (1, 16, 64, 256)
+    batch_concurrency: int = 4
+    min_batch_calls: int = 20
+    # GPU runner (torch fp32 on CPU here) against the CPU runner: a subset of the same runs.
+    gpu_concurrencies: tuple[int, ...] = (1, 16)
+    gpu_batch_sizes: tuple[int, ...] = (64,)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_ready(url: str, alive: Callable[[], bool], timeout: float, started: float | None = None) -> float:
+    """Seconds from `started` (default: now) until GET /readyz answers 200."""
+    started = time.monotonic() if started is None else started
+    while time.monotonic() - started < timeout:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        if not alive():
+            raise RuntimeError(f"the server behind {url} exited before it was ready")
+        time.sleep(0.2)
+    raise TimeoutError(f"{url}/readyz not 200 after {timeout:.0f} s")
+
+
+def process_tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes (shared pages counted per process)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def niceness(pid: int) -> int | None:
+    """A server that runs at lower priority than the load generator (or other jobs) answers slower."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).nice()
+    except psutil.NoSuchProcess:
+        return None
+
+
+class RssSampler:
+    """Samples the serving tree's RSS in a thread: the first sample is the idle footprint, the max the peak."""
+
+    def __init__(self, rss: Callable[[], int], every: float = 0.5):
+        self.rss, self.every = rss, every
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(self.rss())
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> RssSampler:
+        self.samples.append(self.rss())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        return {"rss_idle_mb": self.samples[0] / MB, "rss_peak_mb": max(self.samples) / MB}
+
+
+def load_suite(url: str, texts: list[str], plan: LoadPlan, rss: Callable[[], int],
+               backends: tuple[str, ...] = ("cpu",)) -> dict:
+    """Every run of the plan against one server, with its memory while under load."""
+    runs = []
+    with RssSampler(rss) as memory:
+        for backend in backends:
+            gpu = backend == "gpu"
+            for concurrency in plan.gpu_concurrencies if gpu else plan.concurrencies:
+                runs.append(_run(url, "/detect", concurrency, plan.detect_requests, 1, plan, backend, texts))
+            for batch in plan.gpu_batch_sizes if gpu else plan.batch_sizes:
+                calls = min(plan.detect_requests, max(plan.min_batch_calls, plan.batch_texts // batch))
+                runs.append(_run(url, "/detect_batch", plan.batch_concurrency, calls, batch, plan, backend, texts))
+    return {"runs": runs, **memory.summary()}
+
+
+def _run(url: str, route: str, concurrency: int, requests: int, batch: int, plan: LoadPlan, backend: str,
+         texts: list[str]) -> dict:
+    result = asyncio.run(run_load(url, route, concurrency, requests, batch=batch, max_seconds=plan.max_seconds,
+                                  backend=backend, texts=texts))
+    print(f"  {backend} {route} c={concurrency} batch={batch}: {result.rps:,.0f} req/s, "
+          f"{result.texts_per_s:,.0f} texts/s, p99 {result.p99_ms:,.0f} ms, {result.errors} errors", flush=True)
+    return {"backend": backend, **asdict(result)}
+
+
+class BentoServer:
+    """`bentoml serve TARGET` in its own process group on a free loopback port; a context manager."""
+
+    def __init__(self, target: str, env: dict[str, str], log_path: Path):
+        self.target, self.port = target, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.started = time.monotonic()
+        with open(log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 180) -> float:
+        try:
+            return wait_for_ready(self.url, lambda: self.proc.poll() is None, timeout, self.started)
+        except (RuntimeError, TimeoutError) as exc:
+            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-15:])
+            raise RuntimeError(f"bentoml serve {self.target}: {exc}; log {self.log_path}:\n{tail}") from exc
+
+    def rss(self) -> int:
+        return process_tree_rss(self.proc.pid)
+
+    def __enter__(self) -> BentoServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def measure_bentoml(store_tags: dict[str, str], texts: list[str], plan: LoadPlan, log_dir: Path) -> dict:
+    """The full service with both runners, serving the champion's models from BENTOML_HOME."""
+    env = {**os.environ, "LANGDETECT_ONNX_MODEL": store_tags["onnx"], "LANGDETECT_TORCH_MODEL": store_tags["torch"],
+           "CUDA_VISIBLE_DEVICES": "", "BENTOML_DO_NOT_TRACK": "true"}
+    with BentoServer(FULL_SERVICE, env, log_dir / "bentoml-serve.log") as server:
+        ready = server.wait_ready()
+        print(f"  bentoml serve ready in {ready:.1f} s on {server.url}", flush=True)
+        return {"target": FULL_SERVICE, "ready_s": ready, "niceness": niceness(server.proc.pid),
+                **load_suite(server.url, texts, plan, server.rss, backends=("cpu", "gpu"))}

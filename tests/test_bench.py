@@ -1,0 +1,191 @@
+"""`langdetect bench`'s pure logic: slices, peer label mapping, scoring, percentiles, targets and the report.
+
+No peers, servers, Docker or network needed; the one test that loads a peer skips when it is not installed.
+"""
+import math
+
+import pytest
+
+from bench.accuracy import score
+from bench.http_load import percentiles_ms
+from bench.peers import per_text, to_label
+from bench.report import render
+from bench.slices import FULL, char_slice, evaluation_sets, first_chars, first_words, stratified_sample, word_slice
+from bench.targets import MISS, NOT_MEASURED, PASS, evaluate
+
+
+def test_first_words_and_chars_cut_only_long_enough_texts():
+    assert first_words("  Guten   Morgen zusammen ", 2) == "Guten Morgen"
+    assert first_words("Hallo", 2) is None
+    assert first_chars("  abcdefghijkl ", 10) == "abcdefghij"
+    assert first_chars("short", 10) is None
+
+
+def test_word_slices_leave_out_languages_without_spaces_and_char_slices_keep_them():
+    texts = ["Das ist gut", "早上好，大家好，今天天气很好", "Hola tú"]
+    labels = ["de", "zh", "es"]
+    two = word_slice(texts, labels, 2)
+    assert two.texts == ["Das ist", "Hola tú"] and two.labels == ["de", "es"]
+    assert word_slice(texts, labels, 3).labels == ["de"]
+    ten = char_slice(texts, labels, 10)
+    assert ten.labels == ["de", "zh"] and ten.texts == ["Das ist gu", "早上好，大家好，今天"]
+    names = [s.name for s in evaluation_sets(texts, labels)]
+    assert names == [FULL, "1 word", "2 words", "3 words", "10 chars", "20 chars"]
+
+
+def test_stratified_sample_caps_each_language_and_keeps_pairs():
+    texts = [f"{lang}{i}" for lang in ("de", "fr") for i in range(10)] + ["sw0"]
+    labels = [t[:2] for t in texts]
+    picked, picked_labels = stratified_sample(texts, labels, per_language=3)
+    assert sorted(picked_labels) == ["de"] * 3 + ["fr"] * 3 + ["sw"]
+    assert all(t.startswith(lab) for t, lab in zip(picked, picked_labels))
+    assert stratified_sample(texts, labels, 3) == (picked, picked_labels)  # same seed, same sample
+
+
+@pytest.mark.parametrize("code, label", [
+    ("zh-cn", "zh"), ("zh-tw", "zh"), ("ZH", "zh"), ("pt_BR", "pt"), ("zh-Hant", "zh"), ("fr", "fr"),
+    ("zh-Latn", None), ("hi-Latn", None), ("ko", None), ("und", None), ("", None), (None, None), ("xx", None),
+])
+def test_peer_codes_map_into_the_20_labels_or_none(code, label):
+    assert to_label(code) == label
+
+
+def test_single_threaded_peer_maps_every_answer():
+    answers = {"a": "zh-cn", "b": "ko", "c": None}
+    predict = per_text(answers.get)(4)
+    assert predict(["a", "b", "c"]) == ["zh", None, None]
+
+
+def test_lingua_answers_map_to_our_labels():
+    pytest.importorskip("lingua")
+    from bench.peers import lingua_detector
+
+    detector = lingua_detector("test")
+    assert detector.load(1)(["Das ist ein ganz normaler deutscher Satz.", "12345"]) == ["de", None]
+
+
+def test_score_counts_outside_labels_wrong_and_macro_weighs_languages_alike():
+    labels = ["de", "de", "de", "de", "sw"]
+    result = score(labels, ["de", "de", "de", None, "ko"])
+    assert result["accuracy"] == pytest.approx(3 / 5)
+    assert result["per_language"] == {"de": 0.75, "sw": 0.0}
+    assert result["macro"] == pytest.approx(0.375)
+    with pytest.raises(ValueError):
+        score(labels, ["de"])
+
+
+def test_percentiles_in_milliseconds():
+    p50, p95, p99 = percentiles_ms([i / 1000 for i in range(1, 101)])  # 1..100 ms
+    assert p50 == pytest.approx(50.5) and p95 == pytest.approx(95.05) and p99 == pytest.approx(99.01)
+    assert all(math.isnan(p) for p in percentiles_ms([]))
+
+
+def scores(accuracy: float, per_language: dict[str, float]) -> dict:
+    return {FULL: {"texts": 100, "accuracy": accuracy, "macro": accuracy, "per_language": per_language,
+                   "seconds": 1.0}}
+
+
+def run(route: str, concurrency: int, batch: int, rps: float, p99: float, errors: int = 0) -> dict:
+    return {"backend": "cpu", "route": route, "concurrency": concurrency, "batch": batch, "requests": 100,
+            "errors": errors, "seconds": 1.0, "rps": rps, "texts_per_s": rps * batch, "p50_ms": p99 / 2,
+            "p95_ms": p99 * 0.9, "p99_ms": p99}
+
+
+def fake_results(ours: float = 0.99, p99: float = 30.0, batch_rps: float = 30.0, cold: float = 2.0,
+                 cpu_mb: float = 200.0) -> dict:
+    detectors = {
+        "ours int8 ONNX": {"kind": "ours", "package": "langdetect-ops", "version": "v2", "note": "",
+                           "scores": scores(ours, {"de": ours, "es": ours})},
+        "lingua": {"kind": "peer", "package": "lingua-language-detector", "version": "2.1.1", "note": "",
+                   "scores": scores(0.98, {"de": 0.99, "es": 0.97})},
+    }
+    runs = [run("/detect", 16, 1, 400.0, p99), run("/detect_batch", 4, 64, batch_rps, 500.0)]
+    images = {"cpu": {"image": "langdetect-cpu:latest", "present": True, "size": cpu_mb * 1e6,
+                      "compressed": cpu_mb * 4e5, "cold_start_s": [cold] * 3, "cold_start_median_s": cold,
+                      "labels": {}, "largest_layers": [{"size": 1.5e8, "created_by": "/bin/sh -c uv sync"}]},
+              "gpu": {"image": "langdetect-gpu:latest", "present": True, "size": 5e9, "compressed": 3e9}}
+    return {"meta": {"command": "langdetect bench --quick", "quick": True, "date": "2026-11-22", "seconds": 60.0,
+                     "section_seconds": {"accuracy": 30.0}},
+            "machine": {"cores": 2, "cpu_model": "test CPU", "ram_bytes": 2**34},
+            "accuracy": {"sets": [{"name": FULL, "texts": 100, "languages": 2}], "detectors": detectors,
+                         "unavailable": [{"name": "cld3", "package": "cld3-py", "reason": "not installed"}]},
+            "speed": {"texts": 10, "repeats": 1, "detectors": {"ours int8 ONNX": {"single_thread": 900.0,
+                                                                                   "all_cores": 1500.0}}},
+            "containers": {"available": True, "images": images, "cpu_serving": {"runs": runs, "rss_idle_mb": 300,
+                                                                                "rss_peak_mb": 350}}}
+
+
+def statuses(results: dict) -> dict[str, str]:
+    return {t["name"]: t["status"] for t in evaluate(results)}
+
+
+def test_targets_pass_when_every_goal_is_met():
+    assert set(statuses(fake_results()).values()) == {PASS}
+
+
+def test_targets_miss_with_a_reason_that_names_the_numbers():
+    targets = {t["name"]: t for t in evaluate(fake_results(ours=0.95, p99=80, batch_rps=10, cold=4, cpu_mb=400))}
+    assert {t["status"] for t in targets.values()} == {MISS}
+    accuracy = targets[f"accuracy: {FULL}"]
+    assert "lingua is 3.0 points ahead" in accuracy["reason"] and "de 95% vs 99%" in accuracy["reason"]
+    assert "640 texts/s" in targets["/detect_batch texts/s, CPU image"]["measured"]
+    assert "1,500 texts/s in process" in targets["/detect_batch texts/s, CPU image"]["reason"]
+    assert "40 ms per request" in targets["/detect p99 at concurrency 16"]["reason"]
+    assert "at most 250 MB" in targets["CPU image size / GPU image size (uncompressed)"]["reason"]
+    assert all(t["reason"] for t in targets.values())
+
+
+def test_targets_not_measured_without_docker_or_peers():
+    results = fake_results()
+    results["containers"] = {"available": False, "reason": "no docker client"}
+    results["accuracy"]["detectors"].pop("lingua")
+    found = {t["name"]: t for t in evaluate(results)}
+    assert found[f"accuracy: {FULL}"]["status"] == NOT_MEASURED
+    assert found["CPU image cold start to /readyz (median)"] == {
+        "name": "CPU image cold start to /readyz (median)", "goal": "< 3 s", "status": NOT_MEASURED,
+        "measured": "", "reason": "no docker client"}
+
+
+def test_report_renders_targets_unavailable_peers_and_charts():
+    results = fake_results(p99=80)
+    results["targets"] = evaluate(results)
+    text = render(results, {"accuracy": "accuracy.png"}, "docs/bench")
+    assert "| /detect p99 at concurrency 16 | < 50 ms | 80 ms" in text and "**MISS**" in text
+    assert "**PASS**" in text
+    assert "cld3 (`cld3-py`): unavailable, not installed" in text and "pip install -e '.[bench]'" in text
+    assert "![accuracy](docs/bench/accuracy.png)" in text
+    assert "Not measured" in text  # bentoml serve was not part of these results
+
+
+def test_an_image_with_another_model_is_not_judged_and_latency_falls_back_to_bentoml_serve():
+    results = fake_results()
+    results["model"] = {"version": "2", "run_id": "b" * 32}
+    results["containers"]["images"]["cpu"]["labels"] = {"langdetect.onnx.mlflow_run_id": "a" * 32,
+                                                        "langdetect.onnx.mlflow_version": "1"}
+    found = {t["name"]: t for t in evaluate(results)}
+    for name in ("/detect_batch texts/s, CPU image", "CPU image cold start to /readyz (median)"):
+        assert found[name]["status"] == NOT_MEASURED and "carries MLflow version 1" in found[name]["reason"]
+        assert found[name]["measured"]  # the number is still shown
+    assert found["/detect p99 at concurrency 16"]["status"] == NOT_MEASURED  # no bentoml serve numbers here
+    results["serving"] = {"bentoml": {"runs": [run("/detect", 16, 1, 400.0, 30.0)]}}
+    latency = {t["name"]: t for t in evaluate(results)}["/detect p99 at concurrency 16"]
+    assert latency["status"] == PASS and "bentoml serve" in latency["measured"]
+
+
+def test_bench_without_a_champion_or_its_export_exits_2(tmp_path, monkeypatch, capsys):
+    from mlflow import MlflowClient
+
+    from langdetect_ops.cli import main
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--quick"]) == 2
+    assert "no registered model 'langdetect'" in capsys.readouterr().err
+    client = MlflowClient(uri, uri)
+    client.create_registered_model("langdetect")
+    client.create_model_version("langdetect", source=str(tmp_path), run_id=None)
+    client.set_registered_model_alias("langdetect", "champion", "1")
+    assert main(["bench", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "version 1 has no export" in err and "langdetect export --version 1" in err and "Traceback" not in err
