@@ -46,7 +46,12 @@ def built(engine, exported, tmp_path_factory):
     for image in images:
         print(f"\n{image.image}: {image.size_bytes / 1e6:,.0f} MB, bento {image.bento_seconds:.0f} s, "
               f"containerize {image.containerize_seconds:.0f} s")
-    return {image.kind: image for image in images}
+    yield {image.kind: image for image in images}
+    # Each run's bento version tag would keep its model layers alive; `test-…:latest` stays as the cache.
+    from images.engine import docker
+
+    for image in images:
+        docker("rmi", image.image, check=False)
 
 
 @pytest.fixture(scope="module")
