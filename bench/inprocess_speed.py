@@ -1,4 +1,5 @@
-"""In-process texts/second of the int8 ONNX, fp32 ONNX and torch models on the test split.
+"""In-process texts/second of our three models (int8 ONNX, fp32 ONNX, torch) on the test split: the
+speed part of `langdetect bench`, alone, for a quick look at one export.
 
     python -m bench.inprocess_speed --export-dir artifacts/export/v1 --data data/corpus --threads 1
 """
@@ -8,8 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+from bench.detectors import our_detectors
 from bench.speed import texts_per_second
-from service.inference import OnnxClassifier, TorchClassifier
 from training.dataset import load_dataset
 
 
@@ -21,20 +22,10 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=4000)
     args = parser.parse_args()
 
-    import torch
-
-    torch.set_num_threads(args.threads)
     texts = load_dataset(args.data)["test"].texts[: args.texts]
-    onnx_dir = args.export_dir / "onnx"
-    results = {
-        "onnx_int8": texts_per_second(OnnxClassifier(onnx_dir, threads=args.threads).probabilities, texts),
-        "onnx_fp32": texts_per_second(OnnxClassifier(onnx_dir, model_file=str((args.export_dir / "model.onnx")
-                                                                               .resolve()), threads=args.threads)
-                                      .probabilities, texts),
-        "torch_fp32": texts_per_second(TorchClassifier(args.export_dir / "torch", device="cpu").probabilities, texts),
-    }
-    print(json.dumps({"threads": args.threads, "texts": len(texts),
-                      **{k: round(v, 1) for k, v in results.items()}}))
+    results = {detector.name: round(texts_per_second(detector.load(args.threads), texts), 1)
+               for detector in our_detectors(args.export_dir, version="")}
+    print(json.dumps({"threads": args.threads, "texts": len(texts), **results}))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from langdetect_ops.config import UNSPACED_LANGUAGES
+
 RULES = (
     "`N words`: the first N whitespace-separated words, from texts that have at least N words. Japanese, "
     "Chinese and Thai are left out of the word slices: they put no spaces between words, so a word there "
@@ -12,7 +14,6 @@ RULES = (
     "in every language.",
     "Only texts long enough for a slice enter it, so `3 words` always means three words.",
 )
-NO_SPACE_LANGUAGES = frozenset({"ja", "zh", "th"})
 WORD_COUNTS = (1, 2, 3)
 CHAR_COUNTS = (10, 20)
 FULL = "test split"
@@ -39,7 +40,7 @@ def first_chars(text: str, n: int) -> str | None:
 
 
 def word_slice(texts: list[str], labels: list[str], n: int) -> TextSet:
-    pairs = [(first_words(t, n), lab) for t, lab in zip(texts, labels) if lab not in NO_SPACE_LANGUAGES]
+    pairs = [(first_words(t, n), lab) for t, lab in zip(texts, labels) if lab not in UNSPACED_LANGUAGES]
     return _kept(f"{n} word{'s' if n > 1 else ''}", pairs)
 
 

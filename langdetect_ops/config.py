@@ -13,6 +13,8 @@ LANGUAGES: tuple[str, ...] = (
     "ar", "bg", "de", "el", "en", "es", "fr", "hi", "it", "ja",
     "nl", "pl", "pt", "ru", "sw", "th", "tr", "ur", "vi", "zh",
 )
+# Written without spaces between words: "words" mean nothing there (corpus filters, short-text slices).
+UNSPACED_LANGUAGES = frozenset({"ja", "zh", "th"})
 
 REGISTERED_MODEL = "langdetect"
 CHAMPION_ALIAS = "champion"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.serving import BentoServer, free_port  # noqa: F401 - free_port: for the tests that start servers
+from bench.serving import BentoServer
 
 REPO = Path(__file__).resolve().parent.parent
 MINI_CORPUS = REPO / "tests" / "fixtures" / "mini_corpus"

@@ -417,3 +417,9 @@ def test_build_corpus_fails_clearly_when_nothing_downloads(tmp_path, monkeypatch
 def test_build_corpus_rejects_tiny_cap(tmp_path):
     with pytest.raises(UserError, match="cap_per_language"):
         corpus.build_corpus(tmp_path / "out", tmp_path / "cache", cap_per_language=1, progress=False)
+
+
+def test_build_corpus_rejects_an_empty_train_cap_before_downloading(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus, "download_packages", lambda *a: pytest.fail("downloaded before checking"))
+    with pytest.raises(UserError, match="train_cap must be at least 1"):
+        corpus.build_corpus(tmp_path / "out", tmp_path / "cache", train_cap=0, progress=False)

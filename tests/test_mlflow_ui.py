@@ -20,9 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.serving import free_port
 from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, CHAMPION_ALIAS, REGISTERED_MODEL
-
-from conftest import free_port
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 MISSING = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from langdetect_ops.config import LANGUAGES, SPLITS
+from langdetect_ops.config import CORPUS_CAP, LANGUAGES, SPLITS
 from langdetect_ops.errors import UserError
 from training import textfilter as tf
 
@@ -488,7 +488,7 @@ def _manifest(final, sources, fallbacks, results, failed, rejected, files, cap, 
 # Entry point
 
 
-def build_corpus(out_dir: Path, cache_dir: Path, cap_per_language: int = 12000, seed: int = 0,
+def build_corpus(out_dir: Path, cache_dir: Path, cap_per_language: int = CORPUS_CAP, seed: int = 0,
                  packages: list[str] | None = None, progress: bool = True, train_cap: int | None = None) -> dict:
     """Downloads (apt-get download, cached in cache_dir, never installs) and unpacks (dpkg-deb -x) the source
     packages, extracts sentences, filters, dedups, splits by source package, writes out_dir/{train,valid,test}.csv
@@ -496,6 +496,8 @@ def build_corpus(out_dir: Path, cache_dir: Path, cap_per_language: int = 12000, 
     returns the manifest dict."""
     if cap_per_language < 10:
         raise UserError(f"cap_per_language must be at least 10 (got {cap_per_language})")
+    if train_cap is not None and train_cap < 1:
+        raise UserError(f"train_cap must be at least 1 (got {train_cap})")
     out_dir, cache_dir = Path(out_dir), Path(cache_dir)
     packages = list(dict.fromkeys(packages or DEFAULT_PACKAGES))
     debs, failed = download_packages(packages, cache_dir, progress)
@@ -505,8 +507,6 @@ def build_corpus(out_dir: Path, cache_dir: Path, cap_per_language: int = 12000, 
     if empty:
         raise UserError(f"no usable texts for language(s) {', '.join(empty)} after filtering; add packages "
                         f"translated into them (packages tried: {len(debs)}, failed: {', '.join(failed) or 'none'})")
-    if train_cap is not None and train_cap < 1:
-        raise UserError(f"train_cap must be at least 1 (got {train_cap})")
     final, sources, fallbacks = split_and_cap(pool, cap_per_language, seed, train_cap)
     files = write_splits(out_dir, final, seed)
     rejected = sum((r.rejected for r in results), Counter()) + dropped

@@ -12,14 +12,13 @@ import unicodedata
 from functools import lru_cache
 from html.parser import HTMLParser
 
-from langdetect_ops.config import LANGUAGES
+from langdetect_ops.config import LANGUAGES, UNSPACED_LANGUAGES
 
 MIN_WIDTH = 20
 MAX_WIDTH = 300
 # A sentence, not a UI label: "Porta sorgente virtuale" or "Private key password" say too little
 # to tell it/es or en/nl apart even for a person. Scripts without spaces are bound by MIN_WIDTH only.
 MIN_WORDS = 4
-UNSPACED_LANGUAGES = frozenset({"ja", "zh", "th"})
 
 # ---------------------------------------------------------------------------------------------
 # Locale codes -> labels
