@@ -46,6 +46,16 @@ def test_nfkc_maps_full_width_text_to_known_tokens(saved):
         assert tokenizer_ids == Tokenizer.from_file(str(saved / "tokenizer.json")).encode("the fox").ids
 
 
+def test_whitespace_runs_tokenize_like_single_spaces(saved):
+    from transformers import AutoTokenizer
+
+    # The corpus has single spaces only; runs of spaces, tabs or newlines must not be new input.
+    single = Tokenizer.from_file(str(saved / "tokenizer.json")).encode("The quick brown fox").ids
+    for tokenizer_ids in (Tokenizer.from_file(str(saved / "tokenizer.json")).encode("  The quick\t\tbrown \n fox  ").ids,
+                          AutoTokenizer.from_pretrained(saved)("  The quick\t\tbrown \n fox  ")["input_ids"]):
+        assert tokenizer_ids == single
+
+
 def test_balanced_sample_caps_each_language():
     texts = ["a"] * 100 + ["b"] * 5
     sample = tok.balanced_sample(texts, [0] * 100 + [1] * 5, per_label=10)

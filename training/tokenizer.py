@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors, decoders
+from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import Unigram
 from tokenizers.trainers import UnigramTrainer
 
@@ -36,7 +36,10 @@ def balanced_sample(texts: Sequence[str], labels: Sequence[int], per_label: int,
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     tokenizer = Tokenizer(Unigram())
-    tokenizer.normalizer = normalizers.NFKC()  # full-width punctuation -> ASCII, as in XLM-R
+    # NFKC: full-width punctuation -> ASCII, as in XLM-R. Whitespace runs -> one space, stripped: the
+    # corpus has single spaces only, so "a  b" would otherwise be input the model never saw.
+    tokenizer.normalizer = normalizers.Sequence([
+        normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>",
