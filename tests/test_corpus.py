@@ -294,30 +294,59 @@ def test_deduplicate_drops_repeats_and_texts_with_two_labels():
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_assign_groups_fills_every_split(seed):
+def test_every_language_gets_every_split(seed):
     rng = random.Random(seed)
-    sizes = {f"g{i}": rng.randint(1, 500) for i in range(rng.randint(3, 30))}
-    assignment = corpus.assign_groups(sizes, random.Random(seed))
-    assert set(assignment) == set(sizes)
-    assert set(assignment.values()) == {"train", "valid", "test"}
-    assert assignment[max(sizes, key=lambda g: (sizes[g], g))] == "train"
-    assert corpus.assign_groups(sizes, random.Random(seed)) == assignment   # deterministic
+    pool = {lang: {} for lang in LANGUAGES}
+    for i in range(rng.randint(8, 30)):
+        for lang in rng.sample(LANGUAGES, rng.randint(1, len(LANGUAGES))):
+            pool[lang][f"g{i}"] = [f"{lang} {i} {j}" for j in range(rng.randint(1, 300))]
+    pool = {lang: groups or {"only": [f"{lang} only {j}" for j in range(50)]} for lang, groups in pool.items()}
+    final, sources, _ = corpus.split_and_cap(pool, cap=10_000, seed=seed)
+    for lang in LANGUAGES:
+        assert all(final[lang][s] for s in ("train", "valid", "test")), lang
+        assert sum(map(len, final[lang].values())) == sum(map(len, pool[lang].values()))   # nothing lost
+        largest = max(pool[lang], key=lambda g: (len(pool[lang][g]), g))
+        assert sources[lang][largest]["split"] in ("train", "hashed")
+    assert corpus.split_and_cap(pool, cap=10_000, seed=seed)[0] == final     # deterministic
 
 
 def test_assign_groups_aims_at_ten_percent():
-    sizes = {f"g{i:02d}": 100 for i in range(50)}
+    sizes = {f"g{i:02d}": {"de": 100, "fr": 100} for i in range(50)}
     assignment = corpus.assign_groups(sizes, random.Random(0))
-    per_split = {s: sum(sizes[g] for g, a in assignment.items() if a == s) for s in ("valid", "test")}
+    per_split = {s: sum(sizes[g]["fr"] for g, a in assignment.items() if a == s) for s in ("valid", "test")}
     assert per_split == {"valid": 500, "test": 500}
+
+
+def test_a_source_lands_in_one_split_for_every_language():
+    """A program's strings in train for one language and in test for another teach its domain words
+    as one language's and then test them under the other (VLC's es vs pt)."""
+    pool = {lang: {f"pkg{i:02d}": [f"{lang} text {i} {j}" for j in range(20 + 7 * i)] for i in range(30)}
+            for lang in LANGUAGES}
+    final, sources, fallbacks = corpus.split_and_cap(pool, cap=10_000, seed=0)
+    assert fallbacks == {}
+    for group in pool["de"]:
+        assert len({sources[lang][group]["split"] for lang in LANGUAGES}) == 1, group
+    assert all(final[lang]["test"] and final[lang]["valid"] for lang in LANGUAGES)
+
+
+def test_scarce_language_tops_up_its_held_out_splits_alone():
+    groups = {f"g{i}": [f"Sentensi ya {i} nambari {j}" for j in range(n)]
+              for i, n in enumerate([300, 10, 12, 15, 40, 50])}
+    splits, note = corpus.split_language(groups, dict.fromkeys(groups, "train"), seed=0)
+    assert note["reason"] == "held-out split under half its share"
+    moved = note["moved_for_this_language_only"]
+    assert moved == {"valid": ["g1", "g2"], "test": ["g3"]}     # the smallest first; never the largest
+    assert {g for g, _ in splits["valid"]} == {"g1", "g2"} and {g for g, _ in splits["test"]} == {"g3"}
+    assert sum(len(v) for v in splits.values()) == 427            # nothing lost
 
 
 def test_split_language_falls_back_to_text_hash_with_few_groups():
     groups = {"big": [f"Satz Nummer {i} auf Deutsch" for i in range(400)], "small": ["Ein kleiner Satz hier"]}
-    splits, note = corpus.split_language(groups, seed=0, lang="de")
+    splits, note = corpus.split_language(groups, {}, seed=0)
     assert note["hash_split_group"] == "big"
     assert all(len(splits[s]) > 20 for s in ("valid", "test"))
     assert ("small", "Ein kleiner Satz hier") in splits["train"]
-    again, _ = corpus.split_language(groups, seed=0, lang="de")
+    again, _ = corpus.split_language(groups, {}, seed=0)
     assert again == splits
 
 

@@ -3,7 +3,7 @@
 Pipeline: `apt-get download` the packages (cached, never installed) -> `dpkg-deb -x` each into a
 temporary directory -> extract paragraphs by file type (gettext catalogs, LibreOffice help, GNOME
 Mallard help, DocBook HTML, man pages, fortunes) -> clean and filter (training.textfilter) ->
-deduplicate -> assign each (language, source) group to one split -> cap -> write.
+deduplicate -> assign each source group to one split, the same for every language -> cap -> write.
 
 Splitting by source rather than by sentence keeps near-duplicate strings of one program out of
 both train and test, so test accuracy says something about unseen software and documents.
@@ -39,9 +39,10 @@ from training import textfilter as tf
 
 log = logging.getLogger(__name__)
 
-BUILDER_VERSION = "1.0"
+BUILDER_VERSION = "1.1"   # 1.1: one split per source group for all languages
 HELD_OUT_FRACTION = {"valid": 0.1, "test": 0.1}   # train takes the rest
 MAX_GROUP_SHARE = 0.5      # largest share of a held-out split that one source group may fill
+MIN_HELD_OUT_SHARE = 0.5   # under this share of its held-out target, a scarce language tops up alone
 DOWNLOAD_BATCH = 8
 
 # Every package is checked with `apt-cache show` on Debian 12 (bookworm); about 200 MB in all.
@@ -330,37 +331,41 @@ def deduplicate(results: list[PackageTexts]) -> tuple[dict[str, dict[str, list[s
     return {lang: dict(groups) for lang, groups in pool.items()}, dropped
 
 
-def assign_groups(sizes: dict[str, int], rng: random.Random) -> dict[str, str]:
-    """Map each source group of one language (at least 3) to a split.
+def assign_groups(sizes: dict[str, dict[str, int]], rng: random.Random) -> dict[str, str]:
+    """Map each source group to one split, the same split for every language it covers.
 
-    The largest group stays in train. The others, in seeded random order, go to whichever held-out
-    split is furthest below its share when they fit in it and are at most half of it (so no single
-    source dominates a test set), else to train. A held-out split left empty then takes the smallest
-    group that can be spared, so every split has at least one group.
+    Per-language splits let a package's domain words sit in train under one label and in test under
+    another: VLC's Spanish strings in train taught the model to read VLC's Portuguese test strings
+    ("Filtro de vídeo") as Spanish, a third of all test errors. Here each language's largest group
+    stays in train. The others, in seeded random order, go to the held-out split they fill most
+    usefully, when that outweighs what they overfill and they make at most half of that split in every
+    language they cover (so no single source dominates a test set); else to train.
     """
-    ordered = sorted(sizes, key=lambda g: (-sizes[g], g))
-    total = sum(sizes.values())
-    target = {s: f * total for s, f in HELD_OUT_FRACTION.items()}
-    filled = dict.fromkeys(target, 0)
-    assignment = dict.fromkeys(ordered, "train")
-    rest = ordered[1:]
+    langs = sorted({lang for per_lang in sizes.values() for lang in per_lang})
+    total = {lang: sum(per_lang.get(lang, 0) for per_lang in sizes.values()) for lang in langs}
+    target = {s: {lang: f * total[lang] for lang in langs} for s, f in HELD_OUT_FRACTION.items()}
+    filled = {s: dict.fromkeys(langs, 0) for s in target}
+    pinned = {_largest({g: n.get(lang, 0) for g, n in sizes.items()}) for lang in langs}
+    assignment = dict.fromkeys(sorted(sizes), "train")
+    rest = sorted(set(sizes) - pinned)
     rng.shuffle(rest)
     for group in rest:
-        split = max(target, key=lambda s: (target[s] - filled[s], s))
-        if sizes[group] <= min(target[split] - filled[split], MAX_GROUP_SHARE * target[split]):
+        def fill(split: str) -> tuple[float, float]:     # (useful, overfilled), in shares of the target
+            room = {lang: max(0.0, target[split][lang] - filled[split][lang]) for lang in sizes[group]}
+            return (sum(min(n, room[lang]) / target[split][lang] for lang, n in sizes[group].items() if n),
+                    sum(max(0.0, n - room[lang]) / target[split][lang] for lang, n in sizes[group].items() if n))
+        split = max(target, key=lambda s: (fill(s)[0], s))
+        useful, overfilled = fill(split)
+        dominant = any(n > MAX_GROUP_SHARE * target[split][lang] for lang, n in sizes[group].items())
+        if useful > overfilled and not dominant:
             assignment[group] = split
-            filled[split] += sizes[group]
-    for split in target:
-        if split not in assignment.values():
-            assignment[_spare_group(ordered, assignment, sizes)] = split
+            for lang, n in sizes[group].items():
+                filled[split][lang] += n
     return assignment
 
 
-def _spare_group(ordered: list[str], assignment: dict[str, str], sizes: dict[str, int]) -> str:
-    """Smallest group that can move: not the largest, and not the last one of its split."""
-    per_split = Counter(assignment.values())
-    movable = [g for g in ordered[1:] if assignment[g] == "train" or per_split[assignment[g]] > 1]
-    return min(movable, key=lambda g: (sizes[g], g))
+def _largest(sizes: dict[str, int]) -> str:
+    return max(sizes, key=lambda g: (sizes[g], g))
 
 
 def _hash_split(text: str, seed: int) -> str:
@@ -369,22 +374,56 @@ def _hash_split(text: str, seed: int) -> str:
     return "valid" if x < HELD_OUT_FRACTION["valid"] else "test" if x < sum(HELD_OUT_FRACTION.values()) else "train"
 
 
-def split_language(groups: dict[str, list[str]], seed: int, lang: str) -> tuple[dict[str, Sourced], dict]:
-    """{split: [(group, text)]} for one language, and a fallback note (empty unless one was needed)."""
+def split_language(groups: dict[str, list[str]], assignment: dict[str, str], seed: int,
+                   cap: int = CORPUS_CAP) -> tuple[dict[str, Sourced], dict]:
+    """{split: [(group, text)]} for one language, and a fallback note (empty unless one was needed).
+
+    Groups follow the global assignment. A scarce language whose held-out split got under
+    MIN_HELD_OUT_SHARE of what the cap keeps of it tops it up alone, from its own smallest training
+    groups; one with
+    fewer than 3 groups, or a held-out split still empty, splits its largest group by text hash."""
     sizes = {g: len(t) for g, t in groups.items()}
-    rng = random.Random(f"{seed}:{lang}")
-    splits: dict[str, Sourced] = {s: [] for s in SPLITS}
+    placed = {g: assignment.get(g, "train") for g in groups}
+    note: dict = {}
     if len(groups) >= 3:
-        assignment = assign_groups(sizes, rng)
-        for group, texts in groups.items():
-            splits[assignment[group]].extend((group, t) for t in texts)
-        return splits, {}
-    largest = max(sizes, key=lambda g: (sizes[g], g))
+        moved = _top_up(sizes, placed, cap)
+        if moved:
+            note = {"reason": "held-out split under half its share", "moved_for_this_language_only": moved}
+        if all(s in placed.values() for s in HELD_OUT_FRACTION):
+            return _gather(groups, placed), note
+    largest = _largest(sizes)
+    splits: dict[str, Sourced] = {s: [] for s in SPLITS}
     for group, texts in groups.items():
         for text in texts:
             splits[_hash_split(text, seed) if group == largest else "train"].append((group, text))
-    note = {"reason": f"only {len(groups)} source group(s)", "hash_split_group": largest}
-    return splits, note
+    reason = f"only {len(groups)} source group(s)" if len(groups) < 3 else "a held-out split left empty"
+    return splits, {"reason": reason, "hash_split_group": largest}
+
+
+def _top_up(sizes: dict[str, int], placed: dict[str, str], cap: int) -> dict[str, list[str]]:
+    """Move this language's smallest training groups (never its largest) into held-out splits that hold
+    under MIN_HELD_OUT_SHARE of their share (of the texts, or of the cap when that is smaller), without
+    overfilling them unless they are empty. Returns {split: [groups moved]}."""
+    total = sum(sizes.values())
+    largest = _largest(sizes)
+    moved: dict[str, list[str]] = {}
+    for split, fraction in HELD_OUT_FRACTION.items():
+        held = sum(n for g, n in sizes.items() if placed[g] == split)
+        for group in sorted((g for g in sizes if placed[g] == "train" and g != largest), key=lambda g: (sizes[g], g)):
+            enough = held >= MIN_HELD_OUT_SHARE * fraction * min(total, cap)
+            if enough or (held and held + sizes[group] > fraction * total):    # an empty split takes one anyway
+                break
+            placed[group] = split
+            held += sizes[group]
+            moved.setdefault(split, []).append(group)
+    return moved
+
+
+def _gather(groups: dict[str, list[str]], placed: dict[str, str]) -> dict[str, Sourced]:
+    splits: dict[str, Sourced] = {s: [] for s in SPLITS}
+    for group, texts in groups.items():
+        splits[placed[group]].extend((group, t) for t in texts)
+    return splits
 
 
 def cap_language(splits: dict[str, Sourced], cap: int, seed: int, lang: str,
@@ -447,13 +486,21 @@ def _source_counts(groups: dict[str, list[str]], splits: dict[str, Sourced], kep
 
 def split_and_cap(pool: dict[str, dict[str, list[str]]], cap: int, seed: int,
                   train_cap: int | None = None) -> tuple[dict, dict, dict]:
-    """Per language: split by source group, then cap. Returns (final splits, source counts, fallbacks)."""
+    """Split by source group (one split per group for all languages), then cap per language.
+    Returns (final splits, source counts, fallbacks)."""
+    sizes: dict[str, dict[str, int]] = defaultdict(dict)
+    for lang, groups in pool.items():
+        for group, texts in groups.items():
+            sizes[group][lang] = len(texts)
+    assignment = assign_groups(dict(sizes), random.Random(f"{seed}:groups"))
     final, sources, fallbacks = {}, {}, {}
     for lang in LANGUAGES:
-        splits, note = split_language(pool[lang], seed, lang)
+        splits, note = split_language(pool[lang], assignment, seed, cap)
         if note:
             fallbacks[lang] = note
-            log.warning("%s has %s: split its largest source by text hash", lang, note["reason"])
+            log.warning("%s: %s; %s", lang, note["reason"],
+                        "split its largest source by text hash" if "hash_split_group" in note else
+                        "topped up from its own training sources")
         final[lang] = cap_language(splits, cap, seed, lang, train_cap)
         sources[lang] = _source_counts(pool[lang], splits, final[lang])
     return final, sources, fallbacks
