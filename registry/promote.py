@@ -40,12 +40,22 @@ def promote(version: str | int, alias: str = config.CHAMPION_ALIAS, force: bool 
 
 def _refuse_if_worse(candidate, current, alias: str) -> None:
     new, old = metric_tag(candidate), metric_tag(current)
+    new_split, old_split = ((v.tags or {}).get("data_sha256_test") for v in (candidate, current))
+    if new_split and old_split and new_split != old_split:
+        # Accuracies on two different test splits (a rebuilt corpus) say nothing about which model is better.
+        raise UserError(f"version {candidate.version} and @{alias} (version {current.version}) were tested on "
+                        f"different test splits (sha256 {new_split[:12]}… vs {old_split[:12]}…), so their "
+                        f"accuracies ({_pct(new)} vs {_pct(old)}) do not compare; pass --force to promote it anyway")
     if new is None:
         raise UserError(f"version {candidate.version} has no test_accuracy tag to compare with @{alias} "
                         f"(version {current.version}); pass --force to promote it anyway")
     if old is not None and new < old:
         raise UserError(f"version {candidate.version} is worse than @{alias} (version {current.version}): "
                         f"test accuracy {new:.4%} < {old:.4%}; pass --force to promote it anyway")
+
+
+def _pct(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.4%}"
 
 
 def _default_actor() -> str:

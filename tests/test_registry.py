@@ -58,6 +58,19 @@ def test_promote_refuses_a_worse_model_unless_forced(registry):
     assert registry.get_model_version(REGISTERED_MODEL, "3").tags["promotion_forced"] == "true"
 
 
+def test_promote_refuses_to_compare_accuracies_on_different_test_splits(registry):
+    from registry.promote import promote
+
+    registry.set_model_version_tag(REGISTERED_MODEL, "1", "data_sha256_test", "a" * 64)
+    registry.set_model_version_tag(REGISTERED_MODEL, "2", "data_sha256_test", "b" * 64)
+    promote("1")
+    with pytest.raises(UserError, match=r"different test splits \(sha256 bbbbbbbbbbbb… vs aaaaaaaaaaaa…\)"):
+        promote("2")                               # better on paper, but on another split
+    assert aliases(registry, 1) == ["champion"]
+    registry.set_model_version_tag(REGISTERED_MODEL, "2", "data_sha256_test", "a" * 64)
+    assert promote("2").changed                    # same split: the accuracies compare
+
+
 def test_promote_same_version_is_a_no_op(registry):
     from registry.promote import promote
 

@@ -6,7 +6,9 @@ Mallard help, DocBook HTML, man pages, fortunes) -> clean and filter (training.t
 deduplicate -> assign each source group to one split, the same for every language -> cap -> write.
 
 Splitting by source rather than by sentence keeps near-duplicate strings of one program out of
-both train and test, so test accuracy says something about unseen software and documents.
+both train and test, so test accuracy says something about unseen software and documents. One split
+per source for every language keeps a program's vocabulary from being learnt under one language's
+label and tested under another's.
 """
 from __future__ import annotations
 
