@@ -352,18 +352,23 @@ def assign_groups(sizes: dict[str, dict[str, int]], rng: random.Random) -> dict[
     rest = sorted(set(sizes) - pinned)
     rng.shuffle(rest)
     for group in rest:
-        def fill(split: str) -> tuple[float, float]:     # (useful, overfilled), in shares of the target
-            room = {lang: max(0.0, target[split][lang] - filled[split][lang]) for lang in sizes[group]}
-            return (sum(min(n, room[lang]) / target[split][lang] for lang, n in sizes[group].items() if n),
-                    sum(max(0.0, n - room[lang]) / target[split][lang] for lang, n in sizes[group].items() if n))
-        split = max(target, key=lambda s: (fill(s)[0], s))
-        useful, overfilled = fill(split)
+        split = max(target, key=lambda s: (_fill(sizes[group], target[s], filled[s])[0], s))
+        useful, overfilled = _fill(sizes[group], target[split], filled[split])
         dominant = any(n > MAX_GROUP_SHARE * target[split][lang] for lang, n in sizes[group].items())
         if useful > overfilled and not dominant:
             assignment[group] = split
             for lang, n in sizes[group].items():
                 filled[split][lang] += n
     return assignment
+
+
+def _fill(group: dict[str, int], target: dict[str, float], filled: dict[str, float]) -> tuple[float, float]:
+    """What a group would add to one held-out split: (useful, overfilled), summed over its languages
+    in shares of each language's target."""
+    room = {lang: max(0.0, target[lang] - filled[lang]) for lang in group}
+    useful = sum(min(n, room[lang]) / target[lang] for lang, n in group.items() if n)
+    overfilled = sum(max(0.0, n - room[lang]) / target[lang] for lang, n in group.items() if n)
+    return useful, overfilled
 
 
 def _largest(sizes: dict[str, int]) -> str:
