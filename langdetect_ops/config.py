@@ -72,7 +72,8 @@ PROFILES: dict[str, dict] = {
                     intermediate_size=768, max_length=40, batch_size=64, steps=6000, epochs=5, lr=1e-3,
                     warmup_ratio=0.03, label_smoothing=0.05, short_text_ratio=0.35, sampling_power=0.3,
                     eval_max_texts=4000),
-    # Longer run that aims higher (about 40 minutes on 2 cores, minutes on a GPU).
+    # Longer run that aims higher: 60 minutes on 2 cores (minutes on a GPU), but measured 99.62% test accuracy
+    # against the default's 99.69% (version 8 vs 7): here examples seen beat depth and a wider window.
     "full": dict(vocab_size=24000, tokenizer_sample_per_language=10000, hidden_size=256, layers=4, heads=4,
                  intermediate_size=1024, max_length=96, batch_size=64, steps=8000, epochs=8, lr=8e-4,
                  warmup_ratio=0.03, label_smoothing=0.05, short_text_ratio=0.35, sampling_power=0.3,
