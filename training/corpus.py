@@ -352,8 +352,9 @@ def assign_groups(sizes: dict[str, dict[str, int]], rng: random.Random) -> dict[
     rest = sorted(set(sizes) - pinned)
     rng.shuffle(rest)
     for group in rest:
-        split = max(target, key=lambda s: (_fill(sizes[group], target[s], filled[s])[0], s))
-        useful, overfilled = _fill(sizes[group], target[split], filled[split])
+        fills = {s: _fill(sizes[group], target[s], filled[s]) for s in target}
+        split = max(target, key=lambda s: (fills[s][0], s))
+        useful, overfilled = fills[split]
         dominant = any(n > MAX_GROUP_SHARE * target[split][lang] for lang, n in sizes[group].items())
         if useful > overfilled and not dominant:
             assignment[group] = split
@@ -387,8 +388,8 @@ def split_language(groups: dict[str, list[str]], assignment: dict[str, str], see
 
     Groups follow the global assignment. A scarce language whose held-out split got under
     MIN_HELD_OUT_SHARE of what the cap keeps of it tops it up alone, from its own smallest training
-    groups; one with
-    fewer than 3 groups, or a held-out split still empty, splits its largest group by text hash."""
+    groups; one with fewer than 3 groups, or a held-out split still empty, splits its largest group
+    by text hash."""
     sizes = {g: len(t) for g, t in groups.items()}
     placed = {g: assignment.get(g, "train") for g in groups}
     note: dict = {}
