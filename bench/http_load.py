@@ -42,7 +42,7 @@ def percentiles_ms(latencies_s: list[float], quantiles: tuple[float, ...] = (50,
     """Latency percentiles in milliseconds (linear interpolation); NaN when nothing was measured."""
     if not latencies_s:
         return [float("nan")] * len(quantiles)
-    return [float(np.percentile(np.asarray(latencies_s) * 1000, q)) for q in quantiles]
+    return [float(q) for q in np.percentile(np.asarray(latencies_s) * 1000, quantiles)]
 
 
 async def run_load(url: str, route: str, concurrency: int, requests: int, batch: int = 1,

@@ -299,8 +299,8 @@ def images_section(results: dict) -> str:
         labels = i.get("labels", {})
         carried = f"v{labels.get('langdetect.onnx.mlflow_version', '?')} ({labels.get('langdetect.onnx.mlflow_run_id', '?')[:8]})"
         rows.append([f"`{i['image']}`", f"{i['size'] / MB:,.0f} MB", compressed, starts, carried])
-        if stale_image(results, kind):
-            notes.append(f"- `{i['image']}`: {stale_image(results, kind)}.")
+        if stale := stale_image(results, kind):
+            notes.append(f"- `{i['image']}`: {stale}.")
     body = table(["image", "uncompressed", "compressed (docker save, gzip -1)", "cold start to /readyz (median)",
                   "model (MLflow version, run)"], rows, "lrrrl")
     return "\n\n".join(p for p in ["## Images", "Sizes as in `langdetect images report`; containers run with "

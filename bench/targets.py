@@ -78,9 +78,10 @@ def why_not_measured(results: dict, kind: str = "cpu") -> str:
 def serving_source(results: dict) -> tuple[dict | None, str, str]:
     """The CPU image's runs when they are this model's, else `bentoml serve`'s; a label; why not the image."""
     image = results.get("containers", {}).get("cpu_serving")
-    if image and "runs" in image and not stale_image(results):
+    stale = stale_image(results)
+    if image and "runs" in image and not stale:
         return image, "CPU image", ""
-    why = stale_image(results) or why_not_measured(results)
+    why = stale or why_not_measured(results)
     bento = results.get("serving", {}).get("bentoml")
     if bento and "runs" in bento:
         return bento, "bentoml serve; the CPU image was not measured with this model", why

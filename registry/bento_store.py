@@ -35,14 +35,13 @@ def import_bundle(name: str, bundle: Path, lineage: dict[str, str], metadata: di
     tag = f"{name}:{store_version(lineage['mlflow_version'], lineage['mlflow_run_id'])}"
     try:
         existing = bentoml.models.get(tag)
-    except NotFound:
-        existing = None
-    if existing is not None:
         if bentoml.models.get(f"{name}:latest").tag == existing.tag:
             return Imported(str(existing.tag), created=False)
         # The services load `name:latest`, which is the newest import. Exporting an older version
         # again (the champion moved back) re-imports it, so serving and images follow the export.
         bentoml.models.delete(tag)
+    except NotFound:
+        pass
     hashes = file_hashes(bundle)
     with bentoml.models.create(tag, labels=dict(lineage), metadata={**(metadata or {}), **lineage,
                                                                       "sha256": hashes}) as model:

@@ -14,6 +14,7 @@ import pytest
 
 from bench.containers import Container
 from conftest import longest_per_language
+from images.report import SITE_PACKAGES
 from langdetect_ops.config import LANGUAGES
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
@@ -138,14 +139,15 @@ def test_cpu_image_has_bytecode_for_what_serving_imports_only(built):
     """images/warm_bytecode.py serves the bento once at build time: bytecode exists for the modules
     on the serving path (the venv is root-owned, so none could be written at run time) and not for
     installed modules serving never imports."""
-    site = "/app/.venv/lib/python3.11/site-packages"
     listing = run_in(built["cpu"].image, "sh", "-c",
-                     f"ls {site}/onnxruntime/capi/__pycache__ {site}/bentoml/_internal/frameworks/__pycache__ "
+                     f"ls {SITE_PACKAGES}/onnxruntime/capi/__pycache__ "
+                     f"{SITE_PACKAGES}/bentoml/_internal/frameworks/__pycache__ "
                      f"src/service/__pycache__ 2>&1; true").stdout
     assert "onnxruntime_inference_collection.cpython-311.pyc" in listing, listing
     assert "inference.cpython-311.pyc" in listing and "cpu_runner.cpython-311.pyc" in listing, listing
     assert "sklearn.cpython-311.pyc" not in listing, listing
-    c_api = run_in(built["cpu"].image, "sh", "-c", f"ls {site}/onnxruntime/capi/ | grep -c '^libonnxruntime.so'; true")
+    c_api = run_in(built["cpu"].image, "sh", "-c",
+                   f"ls {SITE_PACKAGES}/onnxruntime/capi/ | grep -c '^libonnxruntime.so'; true")
     assert c_api.stdout.strip() == "0", "onnxruntime's C-API library (unused by Python) is in the image"
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from langdetect_ops.config import LANGUAGES, PROFILES, REGISTERED_MODEL
+from langdetect_ops.config import EXPERIMENT, LANGUAGES, PROFILES, REGISTERED_MODEL
 from langdetect_ops.errors import UserError
 from training.dataset import file_sha256
 
@@ -118,9 +118,11 @@ def test_killed_training_ends_its_mlflow_run_as_failed(tmp_path):
         runs = []
         for _ in range(240):  # the run starts once the data is read and the tokenizer trained
             time.sleep(0.5)
-            experiment = client.get_experiment_by_name("langdetect") if train.poll() is None else None
+            if train.poll() is not None:
+                break
+            experiment = client.get_experiment_by_name(EXPERIMENT)
             runs = client.search_runs([experiment.experiment_id]) if experiment else []
-            if runs or train.poll() is not None:
+            if runs:
                 break
         assert runs and train.poll() is None, f"no MLflow run while training: {log.read_text()[-2000:]}"
         train.send_signal(signal.SIGTERM)
@@ -128,7 +130,7 @@ def test_killed_training_ends_its_mlflow_run_as_failed(tmp_path):
     finally:
         train.kill()
     assert client.get_run(runs[0].info.run_id).info.status == "FAILED"
-    assert not client.search_model_versions("name='langdetect'")      # nothing half-registered
+    assert not client.search_model_versions(f"name='{REGISTERED_MODEL}'")   # nothing half-registered
 
 
 def test_shorten_gives_word_prefixes_or_a_few_characters():
