@@ -20,14 +20,15 @@ NOT_BUILT = "image not built: run `langdetect images build` (or `langdetect benc
 class Container:
     """`docker run -d --network host` of an image on a free loopback port; removed on exit."""
 
-    def __init__(self, image: str):
+    def __init__(self, image: str, *docker_args: str):
+        """`docker_args` go before the image: limits (`--memory=256m`), `--read-only`, env..."""
         from images.engine import docker
 
         self.image, self.port = image, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.started = time.monotonic()
         self.id = docker("run", "-d", "--network", "host", "-e", f"BENTOML_PORT={self.port}",
-                         "-e", "BENTOML_HOST=127.0.0.1", image).stdout.strip()
+                         "-e", "BENTOML_HOST=127.0.0.1", *docker_args, image).stdout.strip()
 
     def running(self) -> bool:
         from images.engine import docker
@@ -43,6 +44,13 @@ class Container:
         except (RuntimeError, TimeoutError) as exc:
             logs = docker("logs", "--tail", "40", self.id, check=False)
             raise RuntimeError(f"{self.image}: {exc}\n{logs.stdout}{logs.stderr}") from exc
+
+    def exit_code(self) -> int | None:
+        """None while it runs; its exit code once it has stopped."""
+        from images.engine import docker
+
+        state = docker("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", self.id, check=False).stdout.split()
+        return None if not state or state[0] == "true" else int(state[1])
 
     def pid(self) -> int:
         """The container's first process, as the host sees it (0 once it has stopped)."""

@@ -79,8 +79,9 @@ async def run_load(url: str, route: str, concurrency: int, requests: int, batch:
         await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     done = len(latencies)
-    return LoadResult(route, concurrency, batch, done, errors.total(), seconds, done / seconds,
-                      done * batch / seconds, *percentiles_ms(latencies), dict(errors))
+    answered = done - errors.total()  # failed requests are not throughput
+    return LoadResult(route, concurrency, batch, done, errors.total(), seconds, answered / seconds,
+                      answered * batch / seconds, *percentiles_ms(latencies), dict(errors))
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ def resolve_model(alias: str | None = None, version: str | None = None,
     from registry.bento_store import store_version
     from registry.export import FP32_FILE, INT8_FILE
     from registry.models import registry_client, resolve
-    from training.dataset import file_sha256
+    from langdetect_ops.integrity import file_sha256
 
     model_version = resolve(registry_client(), alias=alias, version=version)
     number = str(model_version.version)

@@ -3,6 +3,9 @@
 - CPU (bentofile.yaml, entry LanguageDetectorCPU): onnxruntime + tokenizers + numpy, the int8 model;
 - GPU (bentofile.gpu.yaml, entry LanguageDetector): adds torch (CUDA build) and transformers.
 
+Both carry the models pinned by `langdetect export --alias champion` (service/pin.py), and the bento
+sets LANGDETECT_ONNX_MODEL / LANGDETECT_TORCH_MODEL to their tags.
+
 Images are tagged `<bento name>:<bento version>` and `:latest`, and labelled with the lineage of every
 model they carry (store tag, MLflow version and run, sha256 of the weights file).
 """
@@ -30,12 +33,13 @@ LABEL_PREFIX = "langdetect"
 class ImageSpec:
     kind: str
     bentofile: str
+    models: tuple[str, ...]  # the pinned models its entry service loads (service/pin.py)
     uv_overrides: str | None = None  # dependencies dropped when locking (a uv overrides file)
 
 
 SPECS = {
-    "cpu": ImageSpec("cpu", "bentofile.yaml", "service/requirements-cpu-overrides.txt"),
-    "gpu": ImageSpec("gpu", "bentofile.gpu.yaml"),
+    "cpu": ImageSpec("cpu", "bentofile.yaml", ("onnx",), "service/requirements-cpu-overrides.txt"),
+    "gpu": ImageSpec("gpu", "bentofile.gpu.yaml", ("onnx", "torch")),
 }
 
 
@@ -89,17 +93,37 @@ def build_image(spec: ImageSpec, log_dir: Path | None) -> BuiltImage:
 
 
 def build_bento(spec: ImageSpec, log: Path | None) -> str:
-    """`bentoml build -f BENTOFILE`; returns the bento tag."""
+    """`bentoml build` of the spec's bentofile with the pinned models; returns the bento tag."""
     extra = {"UV_OVERRIDE": str(REPO / spec.uv_overrides)} if spec.uv_overrides else {}
-    result = subprocess.run([*BENTOML, "build", "-f", spec.bentofile, "--output", "tag", str(REPO)],
-                            cwd=REPO, env=tool_env(**extra), capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        bentofile = pinned_bentofile(spec, Path(tmp))
+        result = subprocess.run([*BENTOML, "build", "-f", str(bentofile), "--output", "tag", str(REPO)],
+                                cwd=REPO, env=tool_env(**extra), capture_output=True, text=True)
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"$ bentoml build -f {spec.bentofile}\n{result.stdout}{result.stderr}")
+        log.write_text(f"$ bentoml build -f {spec.bentofile} (+ pinned model envs)\n{result.stdout}{result.stderr}")
     tags = [line.split("__tag__:", 1)[1].strip() for line in result.stdout.splitlines() if "__tag__:" in line]
     if result.returncode != 0 or not tags:
         raise UserError(f"bentoml build -f {spec.bentofile} failed:\n{(result.stdout + result.stderr)[-3000:]}")
     return tags[-1]
+
+
+def pinned_bentofile(spec: ImageSpec, directory: Path) -> Path:
+    """The spec's bentofile plus the pinned store tags as environment variables of the bento: the image
+    then serves exactly the models it carries, whatever is exported or pinned later on the build host."""
+    import yaml
+
+    from service.pin import PIN_ENV, NoPinnedModel, pinned_tag
+
+    data = yaml.safe_load((REPO / spec.bentofile).read_text())
+    try:
+        pins = [{"name": PIN_ENV[kind], "value": pinned_tag(kind)} for kind in spec.models]
+    except NoPinnedModel as exc:
+        raise UserError(str(exc)) from exc
+    data["envs"] = [*(data.get("envs") or []), *pins]
+    path = directory / Path(spec.bentofile).name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def containerize(bento: str, image_tags: list[str], labels: dict[str, str], log: Path | None) -> None:
@@ -127,6 +151,7 @@ def lineage_labels(bento_tag: str) -> dict[str, str]:
         labels.update({
             f"{LABEL_PREFIX}.{kind}.model": str(model.tag),
             f"{LABEL_PREFIX}.{kind}.mlflow_version": model.info.labels.get("mlflow_version", ""),
+            f"{LABEL_PREFIX}.{kind}.mlflow_alias": model.info.labels.get("mlflow_alias", ""),
             f"{LABEL_PREFIX}.{kind}.mlflow_run_id": model.info.labels.get("mlflow_run_id", ""),
             f"{LABEL_PREFIX}.{kind}.weights": weights,
             f"{LABEL_PREFIX}.{kind}.sha256": model.info.metadata.get("sha256", {}).get(weights, ""),

@@ -25,6 +25,8 @@ def cmd_train(args) -> None:
     # `kill` (or a CI timeout) ends the MLflow run as FAILED instead of leaving it RUNNING forever.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     summary = run_training(args.data, args.profile, init_from=args.init_from, steps=args.steps, seed=args.seed)
+    if summary is None:  # a rank other than 0 under torchrun: rank 0 reports
+        return
     worst = ", ".join(f"{lang} {acc:.2%}" for lang, acc in summary.worst_languages)
     print(f"registered {config.REGISTERED_MODEL} version {summary.model_version} (run {summary.run_id})\n"
           f"test accuracy {summary.test_accuracy:.4%}, macro-F1 {summary.test_macro_f1:.4f}; worst: {worst}\n"
@@ -54,6 +56,14 @@ def cmd_export(args) -> None:
           f"/ ONNX fp32 {r.accuracy_onnx_fp32:.3%} / int8 {r.accuracy_onnx_int8:.3%}")
     for kind, tag in s.tags.items():
         print(f"BentoML model {tag} ({'imported' if s.created[kind] else 'already in the store'})")
+    if s.pinned:
+        print(f"serving pinned to version {s.version} (@{s.alias}): {s.pinned}")
+    else:
+        from service.pin import read_pin
+
+        pin = read_pin()
+        served = f"version {pin['mlflow_version']} (@{pin['mlflow_alias']})" if pin else "nothing pinned yet"
+        print(f"serving pin unchanged, only an alias export moves it: {served}")
 
 
 def cmd_images_base(args) -> None:

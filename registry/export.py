@@ -14,7 +14,9 @@ from registry import bento_store, parity
 from registry.models import registry_client, resolve
 from registry.onnx_export import export_onnx, quantize_int8
 from service.inference import OnnxClassifier, TorchClassifier, write_labels
-from training.dataset import file_sha256, load_dataset
+from service.pin import write_pin
+from langdetect_ops.integrity import file_sha256
+from training.dataset import load_dataset
 
 FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
 
@@ -28,6 +30,7 @@ class ExportSummary:
     sizes: dict[str, int]
     tags: dict[str, str]  # BentoML store tags: {"onnx": ..., "torch": ...}
     created: dict[str, bool]
+    pinned: Path | None  # the serving pin this export wrote (alias exports only)
 
 
 def run_export(alias: str | None = None, version: str | None = None, data_dir: Path | None = None,
@@ -53,9 +56,12 @@ def run_export(alias: str | None = None, version: str | None = None, data_dir: P
     onnx = bento_store.import_bundle(config.BENTO_ONNX_MODEL, onnx_dir, lineage,
                                      {"parity": report.as_dict(), **sizes, "format": "onnx-int8"})
     torch_ = bento_store.import_bundle(config.BENTO_TORCH_MODEL, torch_dir, lineage, {"format": "transformers"})
-    return ExportSummary(str(model_version.version), alias, model_version.run_id, report, sizes,
-                         {"onnx": onnx.tag, "torch": torch_.tag},
-                         {"onnx": onnx.created, "torch": torch_.created})
+    tags = {"onnx": onnx.tag, "torch": torch_.tag}
+    # Serving follows the alias: only an alias export moves the pin; `--version N` only fills the store.
+    pinned = write_pin({**lineage, **tags, "pinned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) \
+        if alias else None
+    return ExportSummary(str(model_version.version), alias, model_version.run_id, report, sizes, tags,
+                         {"onnx": onnx.created, "torch": torch_.created}, pinned)
 
 
 def _test_split(client, model_version, data_dir: Path | None):

@@ -1,20 +1,28 @@
-"""The HTTP API shared by both entry services: schemas, input rules and backend routing."""
+"""The HTTP API of both entry services: schemas, input rules, the models in the API process, metrics.
+
+One process per replica holds the model: no runner service, no inter-process hop. The CPU service
+(service/cpu_service.py) holds the int8 ONNX model; the GPU service (service/service.py) holds torch
+too (fp16 on CUDA, fp32 on CPU without one) and keeps int8 ONNX as its CPU path.
+"""
 from __future__ import annotations
 
+import os
+from collections import Counter as Tally
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import bentoml
 import numpy as np
 from bentoml.exceptions import InvalidArgument
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+
+from langdetect_ops.integrity import verify_bundle
 
 MAX_TEXT_CHARS = 100_000  # larger texts get a 4xx; longer-than-window texts are truncated (200)
 MAX_BATCH_TEXTS = 256
-Backend = Literal["auto", "cpu", "gpu"]
+Backend = Literal["auto", "onnx", "torch", "cpu", "gpu"]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS,
                             description="Any Unicode text; only the first tokens (the model's window) are scored")]
 TopK = Annotated[int, Field(ge=1, le=20, description="How many candidates to return (1 = just the best)")]
@@ -28,28 +36,138 @@ class Candidate(BaseModel):
 class Detection(BaseModel):
     language: str = Field(description="ISO 639-1 code, one of the 20 supported languages")
     score: float = Field(description="Probability of `language`, 0..1")
-    backend: str = Field(description="Runner that answered: cpu or gpu")
-    candidates: list[Candidate] | None = Field(default=None, description="Top-k languages, when top_k > 1")
+    runtime: str = Field(description="What computed it: onnx-int8-cpu, torch-fp16-cuda or torch-fp32-cpu")
+    model_version: str = Field(description="MLflow model version that answered")
+    candidates: list[Candidate] = Field(description="The top_k most likely languages, best first")
 
 
 class BatchDetection(BaseModel):
     results: list[Detection]
 
 
-class DetectorAPI:
-    """Routes requests to the CPU runner (`cpu`) or the GPU runner (`gpu`, may be absent)."""
+class ModelLineage(BaseModel):
+    tag: str = Field(description="BentoML store tag")
+    mlflow_model: str = ""
+    mlflow_version: str = ""
+    mlflow_alias: str = Field("", description="The alias the version carried when it was exported and pinned")
+    mlflow_run_id: str = ""
+    sha256: dict[str, str] = Field(default_factory=dict, description="Verified at load, per file")
 
-    cpu: object
-    gpu: object | None = None
+
+class RuntimeInfo(BaseModel):
+    runtime: str
+    device: str
+    model: ModelLineage
+
+
+class ServiceInfo(BaseModel):
+    runtimes: dict[str, RuntimeInfo] = Field(description="Loaded models by backend name (onnx, torch)")
+    backends: dict[str, str] = Field(description="What each accepted `backend` value runs here")
+    auto_runtime: str
+    labels: list[str]
+    max_text_chars: int
+    max_batch_texts: int
+
+
+@dataclass
+class Runtime:
+    """A model loaded in this process, with the name of what computes it and where it came from."""
+
+    name: str
+    device: str
+    classifier: object
+    lineage: ModelLineage
+
+    def __post_init__(self) -> None:
+        from service.batching import ContinuousBatcher
+
+        # LANGDETECT_BATCHING=0: one model call per request on the event loop (the bench's comparison).
+        self.batched = (ContinuousBatcher(self.probabilities, max_texts=MAX_BATCH_TEXTS)
+                        if os.environ.get("LANGDETECT_BATCHING", "1") != "0" else self.unbatched)
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        return self.classifier.probabilities(texts)
+
+    async def unbatched(self, texts: Sequence[str]) -> np.ndarray:
+        return self.probabilities(texts)
+
+
+def verified_path(stored) -> str:
+    """The stored model's directory, after checking every file against the sha256 recorded at export."""
+    verify_bundle(stored.path, stored.info.metadata.get("sha256", {}))
+    return stored.path
+
+
+def lineage(stored) -> ModelLineage:
+    labels = stored.info.labels
+    return ModelLineage(tag=str(stored.tag), sha256=stored.info.metadata.get("sha256", {}),
+                        **{k: labels.get(k, "") for k in ("mlflow_model", "mlflow_version", "mlflow_alias",
+                                                          "mlflow_run_id")})
+
+
+def onnx_threads(workers: int) -> int:
+    """LANGDETECT_ONNX_THREADS, else the cores left to each worker (workers x threads <= cores)."""
+    return int(os.environ.get("LANGDETECT_ONNX_THREADS", "0")) or max(1, (os.cpu_count() or 1) // workers)
+
+
+def load_onnx(stored, workers: int) -> Runtime:
+    import onnxruntime
+
+    from service.inference import OnnxClassifier
+
+    onnxruntime.disable_telemetry_events()  # offline machines, and nobody asked for it
+    classifier = OnnxClassifier(verified_path(stored), threads=onnx_threads(workers),
+                                spin=os.environ.get("LANGDETECT_ONNX_SPIN", "0") == "1")
+    return Runtime("onnx-int8-cpu", "cpu", classifier, lineage(stored))
+
+
+def load_torch(stored) -> Runtime:
+    from service.inference import TorchClassifier
+
+    classifier = TorchClassifier(verified_path(stored))
+    precision = "fp16" if classifier.device.startswith("cuda") else "fp32"
+    return Runtime(f"torch-{precision}-{classifier.device.split(':')[0]}", classifier.device, classifier,
+                   lineage(stored))
+
+
+def settle_garbage_collector(runtimes) -> None:
+    """Moves everything loaded so far (BentoML, pydantic, onnxruntime, torch...: millions of objects) out of
+    the collector's reach. Otherwise Python's full collection walks all of them every ~1,200 requests and
+    stalls the worker for ~100 ms each time: that was the p99 at concurrency 1 (gen-2 pauses of 82-121 ms,
+    every 1.5 s, freeing nothing; measured with gc.callbacks)."""
+    import gc
+
+    for runtime in runtimes:  # one call each first, so that lazy imports on the request path happen now
+        runtime.probabilities(["warm-up"])
+    gc.collect()
+    gc.freeze()
+
+
+class DetectorAPI:
+    """The API both entry services expose. Subclasses declare `onnx_model` (and `torch_model`) as BentoModel
+    class attributes, so that `bentoml build` packages exactly the pinned models."""
+
+    onnx_model: object
+    torch_model: object | None = None
+    workers: int = 1
 
     def __init__(self) -> None:
-        global _instance
-        self._gpu_device: str | None = None
-        self._label_names: list[str] | None = None
-        _instance = self  # one API instance per worker process; GET /info reads it
+        from service import metrics
+
+        self.runtimes = {"onnx": load_onnx(self.onnx_model, self.workers)}
+        if self.torch_model is not None:
+            self.runtimes["torch"] = load_torch(self.torch_model)
+        self.labels = self.runtimes["onnx"].classifier.labels
+        torch = self.runtimes.get("torch")
+        self.auto = "torch" if torch is not None and torch.device.startswith("cuda") else "onnx"
+        self.metrics = metrics
+        settle_garbage_collector(self.runtimes.values())
 
     @bentoml.api(route="/detect")
     async def detect(self, text: Text, backend: Backend = "auto", top_k: TopK = 1) -> Detection:
+        """Language of one text. backend: auto (torch on CUDA when the service has a GPU, else int8 ONNX),
+        onnx or cpu (int8 ONNX on CPU), torch (the torch model on the service's device), gpu (torch on
+        CUDA; a 400 without one)."""
         return (await self._detect([text], backend, top_k))[0]
 
     @bentoml.api(route="/detect_batch")
@@ -57,61 +175,75 @@ class DetectorAPI:
         self, texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_BATCH_TEXTS)],
         backend: Backend = "auto", top_k: TopK = 1,
     ) -> BatchDetection:
+        """Languages of up to 256 texts, in input order."""
         return BatchDetection(results=await self._detect(texts, backend, top_k))
 
-    @bentoml.api(route="/info")
-    async def info(self) -> dict:
-        """Model lineage (MLflow version, run id, sha256 per file) and available runners; also GET /info."""
-        runners = {"cpu": await self.cpu.to_async.describe()}
-        if self.gpu is not None:
-            runners["gpu"] = await self.gpu.to_async.describe()
-        return {"runners": runners, "available_backends": sorted(runners),
-                "auto_backend": await self._auto_backend(), "max_text_chars": MAX_TEXT_CHARS,
-                "max_batch_texts": MAX_BATCH_TEXTS}
+    def describe(self) -> ServiceInfo:
+        return ServiceInfo(
+            runtimes={kind: RuntimeInfo(runtime=r.name, device=r.device, model=r.lineage)
+                      for kind, r in self.runtimes.items()},
+            backends={backend: self._runtime(backend).name for backend in ("auto", "onnx", "cpu", "torch", "gpu")
+                      if self._available(backend)},
+            auto_runtime=self.runtimes[self.auto].name, labels=list(self.labels),
+            max_text_chars=MAX_TEXT_CHARS, max_batch_texts=MAX_BATCH_TEXTS)
 
     async def _detect(self, texts: list[str], backend: str, top_k: int) -> list[Detection]:
         for i, text in enumerate(texts):
             if not text.strip():
                 where = "text" if len(texts) == 1 else f"texts[{i}]"
                 raise InvalidArgument(f"{where} is empty or whitespace only; send the text to classify")
-        chosen = await self._auto_backend() if backend == "auto" else backend
-        if chosen == "gpu" and self.gpu is None:
-            raise InvalidArgument("backend 'gpu' is not available in this deployment (this image serves 'cpu')")
-        runner = self.gpu if chosen == "gpu" else self.cpu
-        probs = np.asarray(await runner.to_async.probabilities(texts))
-        labels = await self._labels()
-        return [_to_detection(row, labels, chosen, top_k) for row in probs]
+        runtime = self._runtime(backend)
+        probs = await runtime.batched(texts)
+        best = np.argmax(probs, axis=1)
+        self.metrics.record(runtime.name, runtime.lineage.mlflow_version,
+                            Tally(self.labels[i] for i in best), probs[np.arange(len(best)), best])
+        return [self._to_detection(row, runtime, top_k) for row in probs]
 
-    async def _auto_backend(self) -> str:
-        """The GPU runner when it runs on CUDA, otherwise the CPU runner (int8 is faster on CPU)."""
-        if self.gpu is None:
-            return "cpu"
-        if self._gpu_device is None:
-            self._gpu_device = (await self.gpu.to_async.describe())["device"]
-        return "gpu" if self._gpu_device.startswith("cuda") else "cpu"
+    def _available(self, backend: str) -> bool:
+        try:
+            self._runtime(backend)
+        except InvalidArgument:
+            return False
+        return True
 
-    async def _labels(self) -> list[str]:
-        """Class names in the models' order; both bundles carry the same labels.json."""
-        if self._label_names is None:
-            self._label_names = (await self.cpu.to_async.describe())["labels"]
-        return self._label_names
+    def _runtime(self, backend: str) -> Runtime:
+        """What a `backend` value runs: never a name that says gpu for work done on a CPU."""
+        kind = {"auto": self.auto, "cpu": "onnx", "gpu": "torch"}.get(backend, backend)
+        runtime = self.runtimes.get(kind)
+        if runtime is None:
+            raise InvalidArgument(f"backend {backend!r} is not available in this deployment: it serves "
+                                  f"{', '.join(r.name for r in self.runtimes.values())} (see GET /info)")
+        if backend == "gpu" and not runtime.device.startswith("cuda"):
+            raise InvalidArgument(f"backend 'gpu' needs a CUDA device, and this server has none: its torch model "
+                                  f"runs as {runtime.name} (ask for backend 'torch' to use it anyway)")
+        return runtime
 
-
-def _to_detection(row: np.ndarray, labels: list[str], backend: str, top_k: int) -> Detection:
-    best = np.argsort(-row)[:top_k]
-    candidates = [Candidate(language=labels[i], score=float(row[i])) for i in best]
-    return Detection(language=candidates[0].language, score=candidates[0].score, backend=backend,
-                     candidates=candidates if top_k > 1 else None)
-
-
-_instance: DetectorAPI | None = None
-
-
-async def _get_info(_: Request) -> JSONResponse:
-    if _instance is None:
-        return JSONResponse({"error": "service is starting"}, status_code=503)
-    return JSONResponse(await _instance.info())
+    def _to_detection(self, row: np.ndarray, runtime: Runtime, top_k: int) -> Detection:
+        best = np.argsort(-row)[:top_k]
+        candidates = [Candidate(language=self.labels[i], score=float(row[i])) for i in best]
+        return Detection(language=candidates[0].language, score=candidates[0].score, runtime=runtime.name,
+                         model_version=runtime.lineage.mlflow_version, candidates=candidates)
 
 
-# BentoML APIs are POST-only; this small app adds GET /info beside them (mounted after BentoML's routes).
-info_app = Starlette(routes=[Route("/info", _get_info, methods=["GET"])])
+# GET beside BentoML's POST-only APIs: a FastAPI app mounted on the service, whose route receives the
+# running service instance through bentoml.get_current_service (BentoML merges its OpenAPI paths).
+info_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+
+@info_app.get("/info", response_model=ServiceInfo, summary="Model lineage and runtimes",
+              description="Model lineage (MLflow version, alias, run id, sha256 verified at load) and runtimes.")
+def get_info(service=Depends(bentoml.get_current_service)) -> ServiceInfo:
+    return service.describe()
+
+
+def entry_service(cls):
+    """What both entry services add to their BentoML service: the error contract (service/errors.py), the
+    process supervision (service/supervision.py) and the request-path fix (service/http_fixes.py). It runs
+    when the service module is imported, in the arbiter and in every worker alike."""
+    from service import errors, http_fixes, supervision
+
+    supervision.install()
+    http_fixes.install()
+    errors.declare_in_openapi()
+    cls.add_asgi_middleware(errors.ErrorContract)
+    return cls

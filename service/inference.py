@@ -73,9 +73,10 @@ class Classifier:
 
 
 class OnnxClassifier(Classifier):
-    """The CPU runner's model: an (int8) ONNX graph with onnxruntime, tokenizers and numpy only."""
+    """The CPU path: an (int8) ONNX graph with onnxruntime, tokenizers and numpy only."""
 
-    def __init__(self, model_dir: Path, model_file: str = "model.int8.onnx", threads: int | None = None):
+    def __init__(self, model_dir: Path, model_file: str = "model.int8.onnx", threads: int | None = None,
+                 spin: bool = True):
         import onnxruntime as ort
 
         model_dir = Path(model_dir)
@@ -85,6 +86,8 @@ class OnnxClassifier(Classifier):
         if threads:
             options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spin:  # idle pool threads sleep instead of spinning on cores the HTTP side needs
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(model_dir / model_file), options,
                                             providers=["CPUExecutionProvider"])
 
@@ -93,16 +96,16 @@ class OnnxClassifier(Classifier):
 
 
 class TorchClassifier(Classifier):
-    """The GPU runner's model: transformers on CUDA in fp16 when present, else CPU fp32."""
+    """The torch path of the GPU service: transformers on CUDA in fp16 when present, else CPU fp32."""
 
-    def __init__(self, model_dir: Path, device: str | None = None):
+    def __init__(self, model_dir: Path, device: str | None = None, dtype=None):
         import torch
         from transformers import AutoModelForSequenceClassification
 
         model_dir = Path(model_dir)
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        dtype = dtype or (torch.float16 if self.device.startswith("cuda") else torch.float32)
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype)
         self.model.to(self.device).eval()
         self.labels, max_length = read_labels(model_dir)

@@ -1,16 +1,22 @@
-"""LanguageDetector: the HTTP API with both runners (what `bentoml serve` and the GPU image run)."""
+"""LanguageDetector: the HTTP API with torch (fp16 on CUDA, fp32 on CPU) and int8 ONNX in the API process
+(what the GPU image runs)."""
 from __future__ import annotations
+
+import os
 
 import bentoml
 
-from service.api import DetectorAPI, info_app
-from service.common import STABLE_CONNECTION
-from service.cpu_runner import CpuRunner
-from service.gpu_runner import GpuRunner
+from service.api import DetectorAPI, entry_service, info_app
+from service.pin import pinned_tag
+
+WORKERS = int(os.environ.get("LANGDETECT_WORKERS", "1"))  # one per GPU; each loads both models
 
 
-@bentoml.service(name="langdetect", workers=1, traffic={"timeout": 60}, runner_connection=STABLE_CONNECTION)
+@entry_service
+@bentoml.service(name="langdetect", workers=WORKERS, resources={"gpu": 1}, traffic={"timeout": 60},
+                 logging={"access": {"enabled": False}})
 @bentoml.asgi_app(info_app, path="/")
 class LanguageDetector(DetectorAPI):
-    cpu = bentoml.depends(CpuRunner)
-    gpu = bentoml.depends(GpuRunner)
+    onnx_model = bentoml.models.BentoModel(pinned_tag("onnx"))
+    torch_model = bentoml.models.BentoModel(pinned_tag("torch"))
+    workers = WORKERS

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bench.containers import Container
+from bench.faults import drain_under_load, recovery_after_kill, worker_pids
 from conftest import longest_per_language
 from images.report import SITE_PACKAGES
 from langdetect_ops.config import LANGUAGES
@@ -107,12 +108,15 @@ def test_images_are_tagged_with_the_bento_and_labelled_with_the_model(built, exp
         repository = image_repository(kind)
         assert repository.startswith("test-")                  # never the user's langdetect-*:latest
         assert image.image == f"{repository}:{version}" and image_exists(f"{repository}:latest")
-        labels = inspect_image(image.image)["Config"]["Labels"]
+        config = inspect_image(image.image)["Config"]
+        labels, env = config["Labels"], dict(e.split("=", 1) for e in config["Env"])
         assert labels["org.opencontainers.image.version"] == version
         for runtime in runtimes:
             stored = bentoml.models.get(labels[f"langdetect.{runtime}.model"])
             assert str(stored.tag) == exported.tags[runtime]
+            assert env[f"LANGDETECT_{runtime.upper()}_MODEL"] == exported.tags[runtime]  # pinned, not :latest
             assert labels[f"langdetect.{runtime}.mlflow_version"] == exported.version
+            assert labels[f"langdetect.{runtime}.mlflow_alias"] == "champion"
             weights = labels[f"langdetect.{runtime}.weights"]
             assert labels[f"langdetect.{runtime}.sha256"] == stored.info.metadata["sha256"][weights]
     assert "langdetect.torch.model" not in inspect_image(built["cpu"].image)["Config"]["Labels"]
@@ -144,7 +148,7 @@ def test_cpu_image_has_bytecode_for_what_serving_imports_only(built):
                      f"{SITE_PACKAGES}/bentoml/_internal/frameworks/__pycache__ "
                      f"src/service/__pycache__ 2>&1; true").stdout
     assert "onnxruntime_inference_collection.cpython-311.pyc" in listing, listing
-    assert "inference.cpython-311.pyc" in listing and "cpu_runner.cpython-311.pyc" in listing, listing
+    assert "inference.cpython-311.pyc" in listing and "cpu_service.cpython-311.pyc" in listing, listing
     assert "sklearn.cpython-311.pyc" not in listing, listing
     c_api = run_in(built["cpu"].image, "sh", "-c",
                    f"ls {SITE_PACKAGES}/onnxruntime/capi/ | grep -c '^libonnxruntime.so'; true")
@@ -159,11 +163,14 @@ def test_container_serves_health_and_metrics(containers, kind):
     assert metrics.status_code == 200 and "bentoml_" in metrics.text
 
 
-def test_containers_serve_their_runners(containers):
+def test_containers_report_what_they_run(containers, exported):
     cpu = httpx.get(f"{containers['cpu']}/info", timeout=30).json()
     gpu = httpx.get(f"{containers['gpu']}/info", timeout=30).json()
-    assert cpu["available_backends"] == ["cpu"] and gpu["available_backends"] == ["cpu", "gpu"]
-    assert cpu["runners"]["cpu"]["model"] == gpu["runners"]["cpu"]["model"]
+    assert {k: r["runtime"] for k, r in cpu["runtimes"].items()} == {"onnx": "onnx-int8-cpu"}
+    assert {k: r["runtime"] for k, r in gpu["runtimes"].items()} == {"onnx": "onnx-int8-cpu",
+                                                                     "torch": "torch-fp32-cpu"}  # no GPU here
+    assert cpu["runtimes"]["onnx"]["model"] == gpu["runtimes"]["onnx"]["model"]
+    assert cpu["runtimes"]["onnx"]["model"]["mlflow_version"] == exported.version
 
 
 def test_cpu_and_gpu_images_give_the_same_answers(containers, multilingual):
@@ -175,9 +182,55 @@ def test_cpu_and_gpu_images_give_the_same_answers(containers, multilingual):
 
 def test_gpu_image_torch_runner_agrees_with_the_cpu_image(containers, multilingual):
     cpu = detect_batch(containers["cpu"], multilingual)
-    torch = detect_batch(containers["gpu"], multilingual, backend="gpu")
-    assert {r["backend"] for r in torch} == {"gpu"}
+    torch = detect_batch(containers["gpu"], multilingual, backend="torch")
+    assert {r["runtime"] for r in torch} == {"torch-fp32-cpu"}
     same = [c["language"] == t["language"] for c, t in zip(cpu, torch)]
     assert sum(same) >= 0.98 * len(same)  # int8 vs fp32/fp16: rare near-ties may flip
     diffs = [abs(c["score"] - t["score"]) for c, t, s in zip(cpu, torch, same) if s]
     assert sum(diffs) / len(diffs) < 0.02 and max(diffs) < 0.1
+
+
+def post_concurrently(url: str, texts: list[str], clients: int = 16, per_client: int = 25) -> list[int]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def client(worker: int) -> list[int]:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            return [http.post("/detect", json={"text": texts[(worker + i) % len(texts)]}).status_code
+                    for i in range(per_client)]
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return [code for codes in pool.map(client, range(clients)) for code in codes]
+
+
+def test_cpu_image_serves_read_only_in_256_mb(built, multilingual):
+    """A read-only root (a writable /tmp, as an emptyDir gives it) and a 256 MB memory limit."""
+    with Container(built["cpu"].image, "--read-only", "--tmpfs", "/tmp", "--memory=256m") as container:
+        container.wait_ready(timeout=120)
+        codes = post_concurrently(container.url, multilingual)
+        assert codes == [200] * len(codes)
+        assert container.exit_code() is None  # not OOM-killed
+
+
+def test_killed_worker_in_the_cpu_container_is_replaced(built):
+    with Container(built["cpu"].image) as container:
+        container.wait_ready(timeout=120)
+        workers = worker_pids(container.pid())
+        recovery = recovery_after_kill(container.url, lambda: workers[0])
+        assert recovery["recovery_s"] <= 10, recovery
+        assert container.exit_code() is None and worker_pids(container.pid()) not in ([], workers)
+
+
+def test_docker_stop_under_load_loses_no_accepted_request(built):
+    from images.engine import docker
+
+    with Container(built["cpu"].image) as container:
+        container.wait_ready(timeout=120)
+        result = drain_under_load(container.url, lambda: docker("stop", "-t", "30", container.id),
+                                  container.exit_code, concurrency=16)
+    assert result.answered > 100 and result.lost == 0 and result.failed == 0, result
+    assert result.exit_code == 0, result
+
+
+def test_gpu_image_holds_a_cuda_build_of_torch(built):
+    result = run_in(built["gpu"].image, "python", "-c", "import torch; print(torch.version.cuda or '')")
+    assert result.returncode == 0 and result.stdout.strip(), result

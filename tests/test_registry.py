@@ -9,7 +9,7 @@ import pytest
 from langdetect_ops.cli import main
 from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, REGISTERED_MODEL
 from langdetect_ops.errors import UserError
-from training.dataset import file_sha256
+from langdetect_ops.integrity import file_sha256
 
 from conftest import REPO, session_client
 
@@ -179,26 +179,18 @@ def test_export_twice_creates_no_duplicate(exported, tmp_path):
     assert {m: len(bentoml.models.list(m)) for m in before} == before
 
 
-def test_reexport_of_an_older_version_makes_it_latest_again(isolated_env, tmp_path):
-    """The services load `:latest`: exporting v1 after v2 (the champion moved back) must serve v1."""
+def test_import_finds_an_existing_version_instead_of_duplicating_it(isolated_env, tmp_path):
     import bentoml
 
     from registry.bento_store import import_bundle
 
     name = "bundle-under-test"  # not a name the services load
-    for version in ("1", "2"):
-        (tmp_path / version).mkdir()
-        (tmp_path / version / "weights.bin").write_text(f"weights of {version}")
-    lineage = {v: {"mlflow_version": v, "mlflow_run_id": f"run{v}" * 4} for v in ("1", "2")}
-    first = import_bundle(name, tmp_path / "1", lineage["1"])
-    second = import_bundle(name, tmp_path / "2", lineage["2"])
-    assert first.created and second.created and str(bentoml.models.get(f"{name}:latest").tag) == second.tag
-    assert not import_bundle(name, tmp_path / "2", lineage["2"]).created        # already latest: a no-op
-    back = import_bundle(name, tmp_path / "1", lineage["1"])
-    latest = bentoml.models.get(f"{name}:latest")
-    assert back.tag == first.tag and str(latest.tag) == first.tag
-    assert (Path(latest.path) / "weights.bin").read_text() == "weights of 1"
-    assert len(bentoml.models.list(name)) == 2                                     # moved, not duplicated
+    (tmp_path / "weights.bin").write_text("weights of 1")
+    lineage = {"mlflow_version": "1", "mlflow_run_id": "run1" * 4}
+    first = import_bundle(name, tmp_path, lineage)
+    again = import_bundle(name, tmp_path, lineage)
+    assert first.created and not again.created and again.tag == first.tag
+    assert len(bentoml.models.list(name)) == 1
 
 
 def break_classifier_bias(int8_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The HTTP API of a real `bentoml serve` (both runners, torch on CPU) over loopback."""
+"""The HTTP API of a real `bentoml serve` of LanguageDetector (int8 ONNX and torch in the API process,
+torch on CPU) over loopback."""
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -31,12 +32,13 @@ def detect(http, **body):
     return response.json()
 
 
-def test_detect_contract(http):
+def test_detect_contract(http, exported):
     result = detect(http, text="Dies ist ein ganz normaler deutscher Satz über das Wetter.")
-    assert set(result) == {"language", "score", "backend", "candidates"}
+    assert set(result) == {"language", "score", "runtime", "model_version", "candidates"}
     assert result["language"] in LANGUAGES and 0 < result["score"] <= 1
-    assert result["backend"] == "cpu"  # auto without CUDA
-    assert result["candidates"] is None
+    assert result["runtime"] == "onnx-int8-cpu"  # auto without CUDA: int8 is the faster CPU path
+    assert result["model_version"] == exported.version
+    assert result["candidates"] == [{"language": result["language"], "score": result["score"]}]
 
 
 def test_top_k_candidates_are_sorted_and_consistent(http):
@@ -47,16 +49,23 @@ def test_top_k_candidates_are_sorted_and_consistent(http):
     assert len({c["language"] for c in result["candidates"]}) == 5
 
 
-def test_explicit_backends(http):
+@pytest.mark.parametrize("backend, runtime", [("onnx", "onnx-int8-cpu"), ("cpu", "onnx-int8-cpu"),
+                                              ("torch", "torch-fp32-cpu"), ("auto", "onnx-int8-cpu")])
+def test_each_backend_names_what_runs(http, backend, runtime):
     text = "Это предложение написано на русском языке."
-    assert detect(http, text=text, backend="gpu")["backend"] == "gpu"
-    assert detect(http, text=text, backend="cpu")["backend"] == "cpu"
+    assert detect(http, text=text, backend=backend)["runtime"] == runtime
 
 
-def test_cpu_and_gpu_runners_agree(http, multilingual):
+def test_gpu_backend_without_cuda_is_refused_not_faked(http):
+    response = http.post("/detect", json={"text": "Una frase qualsiasi.", "backend": "gpu"})
+    assert response.status_code == 400
+    assert "needs a CUDA device" in response.json()["error"] and "torch-fp32-cpu" in response.json()["error"]
+
+
+def test_onnx_and_torch_agree(http, multilingual):
     texts, _ = multilingual
-    cpu = http.post("/detect_batch", json={"texts": texts, "backend": "cpu"}).json()["results"]
-    gpu = http.post("/detect_batch", json={"texts": texts, "backend": "gpu"}).json()["results"]
+    cpu = http.post("/detect_batch", json={"texts": texts, "backend": "onnx"}).json()["results"]
+    gpu = http.post("/detect_batch", json={"texts": texts, "backend": "torch"}).json()["results"]
     same = [c["language"] == g["language"] for c, g in zip(cpu, gpu)]
     assert sum(same) >= 0.98 * len(texts)  # int8 vs fp32: rare near-ties may flip
     diffs = [abs(c["score"] - g["score"]) for c, g, s in zip(cpu, gpu, same) if s]
@@ -111,13 +120,29 @@ def test_any_unicode_is_answered(http, text):
 def test_bad_json_input_gets_4xx_with_message(http, route, body):
     response = http.post(route, json=body)
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
-    assert "error" in response.text
+    error = response.json()  # one documented shape for every refusal
+    assert set(error) == {"error", "detail"} and error["error"], error
 
 
 @pytest.mark.parametrize("content", [b"not json at all", b"\xff\xfe\x00\x01binary", b"", b"[1, 2, 3]", b"\"text\""])
 def test_malformed_bodies_get_4xx(http, content):
     response = http.post("/detect", content=content, headers={"content-type": "application/json"})
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert set(response.json()) == {"error", "detail"}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data; boundary=x",
+                                          "application/x-www-form-urlencoded", "application/octet-stream"])
+def test_wrong_content_type_gets_415(http, content_type):
+    response = http.post("/detect", content=b'{"text": "hello"}', headers={"content-type": content_type})
+    assert response.status_code == 415 and "application/json" in response.json()["detail"]
+
+
+def test_wrong_method_gets_405_and_huge_body_413(http):
+    assert http.get("/detect").status_code == 405
+    huge = b'{"text": "' + b"a" * (33 * 1024 * 1024) + b'"}'
+    response = http.post("/detect", content=huge, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"] == "request body too large"
 
 
 def test_service_still_healthy_after_bad_input(http):
@@ -127,28 +152,56 @@ def test_service_still_healthy_after_bad_input(http):
     assert detect(http, text="Questa è una frase italiana.")["language"] in LANGUAGES
 
 
-def test_info_lineage_matches_the_exported_version(http, exported, smoke_model):
+def test_info_lineage_matches_the_pinned_champion(http, exported, smoke_model):
     import bentoml
 
     info = http.get("/info").json()
-    assert info["available_backends"] == ["cpu", "gpu"] and info["auto_backend"] == "cpu"
-    for kind in ("cpu", "gpu"):
-        model = info["runners"][kind]["model"]
+    assert info["auto_runtime"] == "onnx-int8-cpu"
+    assert info["backends"] == {"auto": "onnx-int8-cpu", "onnx": "onnx-int8-cpu", "cpu": "onnx-int8-cpu",
+                                "torch": "torch-fp32-cpu"}  # no "gpu": this server has no CUDA
+    assert info["labels"] == list(LANGUAGES)
+    for kind, runtime in (("onnx", "onnx-int8-cpu"), ("torch", "torch-fp32-cpu")):
+        loaded = info["runtimes"][kind]
+        assert loaded["runtime"] == runtime and loaded["device"] == "cpu"
+        model = loaded["model"]
         assert model["mlflow_version"] == exported.version == smoke_model.model_version
-        assert model["mlflow_run_id"] == smoke_model.run_id
-        stored = bentoml.models.get(exported.tags["onnx" if kind == "cpu" else "torch"])
+        assert model["mlflow_run_id"] == smoke_model.run_id and model["mlflow_alias"] == "champion"
+        stored = bentoml.models.get(exported.tags[kind])
         assert model["tag"] == str(stored.tag) and model["sha256"] == stored.info.metadata["sha256"]
-    assert info["runners"]["gpu"]["device"] == "cpu" and info["runners"]["cpu"]["runtime"] == "onnxruntime-int8"
-    assert http.post("/info", json={}).json() == info  # POST /info is the OpenAPI-documented twin
 
 
-def test_health_metrics_and_openapi(http):
+def predictions_counted(metrics_text: str, language: str, version: str, runtime: str) -> float:
+    """The value of langdetect_predictions_total for one label set (0 when the series does not exist yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "langdetect_predictions_total" and sample.labels == {
+                    "language": language, "model_version": version, "runtime": runtime}:
+                return sample.value
+    return 0.0
+
+
+def test_a_prediction_moves_its_language_counter(http, exported):
+    text = "Questa frase serve a contare una previsione nelle metriche."
+    language = detect(http, text=text)["language"]
+    counted = lambda lang: predictions_counted(http.get("/metrics").text, lang, exported.version, "onnx-int8-cpu")  # noqa: E731
+    before = {lang: counted(lang) for lang in LANGUAGES}
+    detect(http, text=text)
+    http.post("/detect_batch", json={"texts": [text, text]})
+    after = {lang: counted(lang) for lang in LANGUAGES}
+    assert after[language] - before[language] == 3
+    assert all(after[lang] == before[lang] for lang in LANGUAGES if lang != language)
+    assert "langdetect_prediction_score_bucket" in http.get("/metrics").text
+
+
+def test_health_and_openapi_declare_every_answer(http):
     assert http.get("/livez").status_code == 200 and http.get("/readyz").status_code == 200
-    detect(http, text="Metrics should count this request.")
-    metrics = http.get("/metrics").text
-    assert "bentoml_service_request_total" in metrics or "request_total" in metrics
     paths = http.get("/docs.json").json()["paths"]
     assert {"/detect", "/detect_batch", "/info"} <= set(paths)
+    assert "get" in paths["/info"]
+    for route in ("/detect", "/detect_batch"):
+        assert {"200", "400", "405", "413", "415"} <= set(paths[route]["post"]["responses"])
 
 
 def test_concurrent_clients_get_no_errors(http, server):

@@ -10,7 +10,7 @@ import pytest
 
 from langdetect_ops.config import EXPERIMENT, LANGUAGES, PROFILES, REGISTERED_MODEL
 from langdetect_ops.errors import UserError
-from training.dataset import file_sha256
+from langdetect_ops.integrity import file_sha256
 
 from conftest import MINI_CORPUS, session_client
 
@@ -144,3 +144,23 @@ def test_shorten_gives_word_prefixes_or_a_few_characters():
     assert all(text.startswith(s) and text[len(s):len(s) + 1] == " " for s in short)   # whole words
     assert {len(s.split()) for s in short} == {1, 2, 3, 4, 5}
     assert all(2 <= len(shorten("無法將文件保存到所選文件夾無法將文件保存", rng)) <= 10 for _ in range(50))
+
+
+def test_torchrun_with_two_cpu_ranks_registers_exactly_one_version(client, tmp_path):
+    """DDP over gloo: both ranks train on their own share, rank 0 alone logs and registers."""
+    from pathlib import Path
+
+    before = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "langdetect_ops.cli", "train",
+         "--profile", "smoke", "--data", str(MINI_CORPUS), "--steps", "400"],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    new = [v for v in after if v.version not in {b.version for b in before}]
+    assert len(new) == 1, [v.version for v in new]
+    assert result.stdout.count("registered langdetect version") == 1  # rank 1 printed nothing
+    params = client.get_run(new[0].run_id).data.params
+    assert params["world_size"] == "2" and params["device"] == "cpu"
+    assert float(new[0].tags["test_accuracy"]) > 0.3  # 20 classes, chance 5%; a short run of the smoke model

@@ -5,13 +5,13 @@ columns ``labels`` (one of the 20 codes) and ``text``.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from langdetect_ops.config import LANGUAGES, SPLITS
+from langdetect_ops.integrity import file_sha256
 from langdetect_ops.errors import UserError
 
 _ALIASES = {"valid": ("valid", "validation", "val"), "train": ("train",), "test": ("test",)}
@@ -81,11 +81,3 @@ def _load_split(name: str, path: Path, languages: tuple[str, ...]) -> Split:
     index = {lang: i for i, lang in enumerate(languages)}
     return Split(name=name, path=path, texts=texts[keep].tolist(),
                  labels=[index[lab] for lab in labels[keep]], sha256=file_sha256(path))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

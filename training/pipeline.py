@@ -9,7 +9,7 @@ from pathlib import Path
 
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
-from training import evaluate, tokenizer as tok
+from training import distributed, evaluate, tokenizer as tok
 from training.dataset import Split, load_dataset
 from training.model import build_model, count_parameters, load_checkpoint
 from training.train import fit
@@ -29,19 +29,36 @@ class TrainSummary:
 
 
 def run_training(data_dir: Path, profile_name: str = "default", init_from: str | None = None,
-                 steps: int | None = None, seed: int = 0, progress: bool = True) -> TrainSummary:
+                 steps: int | None = None, seed: int = 0, progress: bool = True) -> TrainSummary | None:
+    """One process, or one rank of a torchrun job (training/distributed.py): every rank trains on its share
+    of the data; rank 0 alone logs, evaluates and registers, and the other ranks return None."""
     if profile_name not in config.PROFILES:
         raise UserError(f"unknown profile {profile_name!r}; choose one of {', '.join(config.PROFILES)}")
     profile = dict(config.PROFILES[profile_name], **({"steps": steps} if steps else {}))
     started = time.perf_counter()
     splits = load_dataset(Path(data_dir))
-    device = _device()
-    model, hf_tokenizer = _model_and_tokenizer(profile, splits["train"], init_from, seed)
+    world = distributed.join()
+    try:
+        model, hf_tokenizer = _model_and_tokenizer(profile, splits["train"], init_from, seed, world)
+        if not world.is_main:
+            fit(model, hf_tokenizer, splits["train"], splits["valid"], profile, seed=seed, progress=False,
+                world=world)
+            return None
+        return _train_and_register(profile_name, profile, splits, data_dir, init_from, model, hf_tokenizer,
+                                   world, seed, progress, started)
+    finally:
+        distributed.leave(world)
+
+
+def _train_and_register(profile_name, profile, splits, data_dir, init_from, model, hf_tokenizer, world, seed,
+                        progress, started) -> TrainSummary:
+    device = world.device
     mlflow = setup_mlflow()
     with mlflow.start_run(run_name=f"{profile_name}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
-        _log_inputs(mlflow, profile_name, profile, splits, data_dir, init_from, model, device)
-        fitted = fit(model, hf_tokenizer, splits["train"], splits["valid"], profile, device=device,
-                     on_epoch=lambda step, m: mlflow.log_metrics(m, step=step), seed=seed, progress=progress)
+        _log_inputs(mlflow, profile_name, profile, splits, data_dir, init_from, model, device, world)
+        fitted = fit(model, hf_tokenizer, splits["train"], splits["valid"], profile,
+                     on_epoch=lambda step, m: mlflow.log_metrics(m, step=step), seed=seed, progress=progress,
+                     world=world)
         reports = {name: _evaluate(mlflow, model, hf_tokenizer, splits[name], profile, device)
                    for name in ("valid", "test")}
         mlflow.log_metrics({"train_seconds": fitted.seconds})
@@ -58,24 +75,28 @@ def run_training(data_dir: Path, profile_name: str = "default", init_from: str |
             total_seconds=time.perf_counter() - started)
 
 
-def _device() -> str:
+def _model_and_tokenizer(profile: dict, train: Split, init_from: str | None, seed: int,
+                         world: distributed.World):
     import torch
+    from tokenizers import Tokenizer
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _model_and_tokenizer(profile: dict, train: Split, init_from: str | None, seed: int):
     if init_from:
         return load_checkpoint(init_from)
-    sample = tok.balanced_sample(train.texts, train.labels, profile["tokenizer_sample_per_language"], seed)
-    trained = tok.train_tokenizer(sample, profile["vocab_size"])
-    hf_tokenizer = tok.to_transformers(trained, profile["max_length"])
+
+    def tokenizer_json() -> str:
+        sample = tok.balanced_sample(train.texts, train.labels, profile["tokenizer_sample_per_language"], seed)
+        return tok.train_tokenizer(sample, profile["vocab_size"]).to_str()
+
+    # Trained once, on rank 0: the Unigram trainer gives slightly different pieces run to run.
+    hf_tokenizer = tok.to_transformers(Tokenizer.from_str(distributed.from_main(world, tokenizer_json)),
+                                       profile["max_length"])
+    torch.manual_seed(seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     return build_model(profile, len(hf_tokenizer)), hf_tokenizer
 
 
-def _log_inputs(mlflow, profile_name, profile, splits, data_dir, init_from, model, device) -> None:
+def _log_inputs(mlflow, profile_name, profile, splits, data_dir, init_from, model, device, world) -> None:
     mlflow.log_params({**profile, "profile": profile_name, "init_from": init_from or "scratch",
-                       "data_dir": str(Path(data_dir).resolve()), "device": device,
+                       "data_dir": str(Path(data_dir).resolve()), "device": device, "world_size": world.size,
                        "parameters": count_parameters(model),
                        **{f"{name}_texts": len(split) for name, split in splits.items()}})
     mlflow.set_tags({"git_commit": git_commit(),

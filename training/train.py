@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from training import distributed
 from training.dataset import Split
 from training.evaluate import predict_logits
 
@@ -45,36 +46,42 @@ def shorten(text: str, rng: random.Random) -> str:
     return text[: rng.randint(2, 10)]
 
 
-def fit(model, tokenizer, train: Split, valid: Split, profile: dict, device: str = "cpu",
-        on_epoch: Callable[[int, dict], None] | None = None, seed: int = 0, progress: bool = True) -> FitResult:
+def fit(model, tokenizer, train: Split, valid: Split, profile: dict,
+        on_epoch: Callable[[int, dict], None] | None = None, seed: int = 0, progress: bool = True,
+        world: distributed.World | None = None) -> FitResult:
+    """Trains `model` in place on `world.device`. Under torchrun each rank draws batches from its own
+    shard of `train` (every world.size-th example) and DDP averages the gradients; rank 0 alone runs
+    the per-epoch validation and `on_epoch`."""
     import torch
     import torch.nn.functional as F
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
+    world = world or distributed.World()
+    device = world.device
     torch.manual_seed(seed)
-    rng = random.Random(seed)
-    np_rng = np.random.default_rng(seed)
+    rng = random.Random(seed + world.rank)
+    np_rng = np.random.default_rng(seed + world.rank)
     model.to(device)
+    trained = distributed.wrap(model, world)
     optimizer = torch.optim.AdamW(model.parameters(), lr=profile["lr"], weight_decay=0.01)
     steps, epochs = profile["steps"], profile["epochs"]
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(steps * profile["warmup_ratio"]), steps)
-    weights = sampling_weights(train.labels, profile["sampling_power"])
     valid_texts, valid_labels = _eval_subset(valid, profile.get("eval_max_texts"), seed)
 
     result, started = FitResult(seconds=0.0, steps=steps), time.perf_counter()
-    bar = tqdm(total=steps, desc="train", unit="step", disable=not progress,
+    bar = tqdm(total=steps, desc="train", unit="step", disable=not (progress and world.is_main),
                mininterval=0.5 if sys.stderr.isatty() else 15)  # keep CI logs short
     steps_per_epoch = -(-steps // epochs)  # ceil: the last epoch may be shorter, never an extra one
     running = []
-    batches = bucketed_batches(train, weights, profile, rng, np_rng)
+    batches = bucketed_batches(train, profile, rng, np_rng, distributed.shard(range(len(train)), world))
     for step in range(1, steps + 1):
-        model.train()
+        trained.train()
         texts, labels = next(batches)
         enc = tokenizer(texts, padding=True, truncation=True, max_length=profile["max_length"],
                         return_tensors="pt").to(device)
         target = torch.tensor(labels, device=device)
-        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+        logits = trained(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
         loss = F.cross_entropy(logits, target, label_smoothing=profile["label_smoothing"])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -84,7 +91,7 @@ def fit(model, tokenizer, train: Split, valid: Split, profile: dict, device: str
         running.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(running[-50:]):.3f}", refresh=False)
-        if step % steps_per_epoch == 0 or step == steps:
+        if world.is_main and (step % steps_per_epoch == 0 or step == steps):
             epoch = len(result.history) + 1
             logits_valid = predict_logits(model, tokenizer, valid_texts, profile["max_length"], device=device)
             metrics = {"train_loss": float(np.mean(running)), "lr": scheduler.get_last_lr()[0],
@@ -97,17 +104,21 @@ def fit(model, tokenizer, train: Split, valid: Split, profile: dict, device: str
             bar.write(f"epoch {epoch}/{epochs} step {step}: loss {metrics['train_loss']:.4f} "
                       f"valid acc {metrics['epoch_valid_accuracy']:.4%}")
     bar.close()
+    distributed.barrier(world)  # rank 0's last validation ends before any rank leaves the group
     result.seconds = time.perf_counter() - started
     return result
 
 
-def bucketed_batches(train: Split, weights: np.ndarray, profile: dict, rng: random.Random,
-                     np_rng: np.random.Generator, pool: int = 8):
-    """Endless batches drawn with `weights`; each pool of batches is sorted by length, so a batch
-    pads to similar lengths (about 1.5x faster on CPU than random batches), then shuffled."""
+def bucketed_batches(train: Split, profile: dict, rng: random.Random, np_rng: np.random.Generator,
+                     indices: list[int] | None = None, pool: int = 8):
+    """Endless batches drawn from `indices` (default: all of `train`) with language-balancing weights
+    (sampling_weights over those examples); each pool of batches is sorted by length, so a batch pads to
+    similar lengths (about 1.5x faster on CPU than random batches), then shuffled."""
     size = profile["batch_size"]
+    indices = np.arange(len(train)) if indices is None else np.asarray(indices)
+    weights = sampling_weights([train.labels[i] for i in indices], profile["sampling_power"])
     while True:
-        idx = np_rng.choice(len(train), size=size * pool, p=weights)
+        idx = np_rng.choice(indices, size=size * pool, p=weights)
         examples = [(shorten(train.texts[i], rng) if rng.random() < profile["short_text_ratio"]
                      else train.texts[i], train.labels[i]) for i in idx]
         examples.sort(key=lambda example: len(example[0]))

@@ -1,0 +1,80 @@
+"""Fast checks of the serving plumbing: the pin, sha256 verification, the error contract, the patches."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from langdetect_ops.integrity import IntegrityError, bundle_hashes, verify_bundle
+from service import errors
+
+
+def test_pinned_tag_reads_the_pin_and_env_overrides_it(isolated_env, monkeypatch):
+    from service.pin import NoPinnedModel, pin_path, pinned_tag, read_pin, write_pin
+
+    saved = pin_path().read_bytes() if pin_path().exists() else None
+    try:
+        pin_path().unlink(missing_ok=True)
+        monkeypatch.delenv("LANGDETECT_ONNX_MODEL", raising=False)
+        with pytest.raises(NoPinnedModel, match="langdetect export --alias champion"):
+            pinned_tag("onnx")
+        write_pin({"onnx": "langdetect-onnx:v3-abc", "torch": "langdetect-torch:v3-abc", "mlflow_version": "3"})
+        assert pinned_tag("onnx") == "langdetect-onnx:v3-abc" and read_pin()["mlflow_version"] == "3"
+        assert not list(pin_path().parent.glob("*.tmp"))  # written atomically, nothing left behind
+        monkeypatch.setenv("LANGDETECT_ONNX_MODEL", "langdetect-onnx:v9-def")
+        assert pinned_tag("onnx") == "langdetect-onnx:v9-def" and pinned_tag("torch") == "langdetect-torch:v3-abc"
+    finally:
+        if saved is not None:
+            pin_path().write_bytes(saved)
+
+
+def test_verify_bundle_names_altered_and_missing_files(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"a")
+    (tmp_path / "b.bin").write_bytes(b"b")
+    recorded = bundle_hashes(tmp_path)
+    verify_bundle(tmp_path, recorded)  # intact: no error
+    (tmp_path / "a.bin").write_bytes(b"A")
+    (tmp_path / "b.bin").unlink()
+    with pytest.raises(IntegrityError) as caught:
+        verify_bundle(tmp_path, recorded)
+    assert "a.bin has sha256" in str(caught.value) and "b.bin is missing" in str(caught.value)
+    with pytest.raises(IntegrityError, match="no sha256 recorded"):
+        verify_bundle(tmp_path, {})
+
+
+@pytest.mark.parametrize("body, error, detail", [
+    (b'[{"error": "backend \'gpu\' is not available"}]', "backend 'gpu' is not available", ""),
+    (b'{"error": "1 validation error for Input", "detail": [{"loc": ["texts", 1], "msg": "too short"}]}',
+     "1 validation error for Input", "texts.1: too short"),
+    (b"Not Found", "Not Found", ""),
+    (b"", "request refused", ""),
+    (b"[1, 2]", "[1, 2]", ""),
+])
+def test_error_bodies_get_one_shape(body, error, detail):
+    assert json.loads(errors.normalised(body)) == {"error": error, "detail": detail}
+
+
+def test_openapi_declares_the_added_refusals():
+    from _bentoml_sdk.service import openapi
+
+    errors.declare_in_openapi()
+    assert {400, 405, 413, 415} <= set(openapi.error_responses)
+
+
+def test_supervision_patches_the_methods_it_relies_on(monkeypatch):
+    """If bentoml, circus or uvicorn rename these, the patches would silently do nothing: fail here."""
+    import uvicorn
+    from circus.arbiter import Arbiter
+    from circus.watcher import Watcher
+
+    from service import supervision
+
+    supervision.install()
+    for owner, name in ((Watcher, "__init__"), (Watcher, "reap_process"), (Arbiter, "__init__"),
+                        (Arbiter, "stop"), (uvicorn.Config, "__init__"), (uvicorn.Server, "shutdown")):
+        assert getattr(owner, name).__code__.co_filename == supervision.__file__, (owner, name)
+    monkeypatch.setenv(supervision.GRACE_ENV, "7")
+    assert supervision.grace_seconds() == 7
+    monkeypatch.setenv(supervision.GRACE_ENV, "soon")
+    with pytest.raises(ValueError, match="whole number of seconds"):
+        supervision.grace_seconds()
