@@ -1,4 +1,5 @@
-"""The images: sizes (as in `langdetect images report`), cold start to /readyz, and the CPU image under load.
+"""The images: sizes (as in `langdetect images report`), cold start to /readyz, and the CPU image under load,
+under faults (a killed worker, `docker stop` under load) and under a schema-driven fuzzer.
 
 Containers run with `--network host` (the only network here) on a free port passed as BENTOML_PORT,
 and are always removed. An image that is not there is reported as such, not built (unless
@@ -108,8 +109,60 @@ def measure_container_load(image: str, texts: list[str], plan: LoadPlan) -> dict
                 **load_suite(container.url, texts, plan, lambda: process_tree_rss(pid))}
 
 
+def measure_faults(image: str, runs: int) -> dict:
+    """`kill -9` of the serving worker (seconds until /detect answers again), then `docker stop` under 16
+    clients that open a connection per request (requests lost); each `runs` times on a fresh container."""
+    from bench.faults import drain_under_load, recovery_after_kill, worker_pids
+    from images.engine import docker
+
+    recoveries, drains = [], []
+    for _ in range(runs):
+        with Container(image) as container:
+            container.wait_ready()
+            recoveries.append(recovery_after_kill(container.url, lambda: worker_pids(container.pid())[0]))
+            container.wait_ready()
+            drains.append(drain_under_load(container.url, lambda: docker("stop", "-t", "30", container.id),
+                                           container.exit_code, concurrency=16).as_dict())
+    seconds = ", ".join(f"{r['recovery_s']:.2f}" for r in recoveries)
+    print(f"  {image}: recovery after kill -9 {seconds} s; lost on docker stop {[d['lost'] for d in drains]}",
+          flush=True)
+    return {"recovery": recoveries, "recovery_max_s": max(r["recovery_s"] for r in recoveries),
+            "drain": drains, "lost_total": sum(d["lost"] for d in drains),
+            "answered_during_drains": sum(d["answered"] for d in drains)}
+
+
+def measure_fuzz(image: str, max_examples: int) -> dict:
+    """schemathesis (from the container's own /docs.json) with every phase and check; 5xx are the failures of
+    its `not_a_server_error` check, counted in its JSON report."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with Container(image) as container, tempfile.TemporaryDirectory() as tmp:
+        container.wait_ready()
+        report = Path(tmp) / "fuzz.json"
+        started = time.monotonic()
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("st")), "run", f"{container.url}/docs.json", "--url", container.url,
+             "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", str(max_examples),
+             "--phases", "examples,coverage,fuzzing", "--seed", "1", "--generation-database", "none",
+             "--report", "json", "--report-json-path", str(report), "--workers", "1"],
+            capture_output=True, text=True, timeout=900)
+        seconds = time.monotonic() - started
+        found = json.loads(report.read_text()) if report.is_file() else {}
+    if not found:
+        raise RuntimeError(f"schemathesis wrote no report ({result.returncode}): {result.stdout[-1500:]}")
+    failures = found.get("failures", [])
+    return {"tool": f"schemathesis {found.get('schemathesis_version')}", "max_examples": max_examples,
+            "generated": found["test_cases"]["generated"], "unique_failures": found["test_cases"]["unique_failures"],
+            "server_errors": sum("not_a_server_error" in json.dumps(f) for f in failures),
+            "phases": {name: p["status"] for name, p in found.get("phases", {}).items()},
+            "exit_code": result.returncode, "seconds": seconds}
+
+
 def measure_images(texts: list[str], plan: LoadPlan, cold_runs: int, previous: dict, quick: bool,
-                   build_dir: Path | None = None) -> dict:
+                   build_dir: Path | None = None, fault_runs: int = 3, fuzz_examples: int = 200) -> dict:
     """Sizes and cold starts of both images (built first when `build_dir` is given: the build logs go
     there), and the CPU image under the load plan."""
     from images.engine import engine_problem_after_setup
@@ -130,6 +183,8 @@ def measure_images(texts: list[str], plan: LoadPlan, cold_runs: int, previous: d
         results["images"][kind] = facts
     if results["images"]["cpu"]["present"]:
         results["cpu_serving"] = attempt(measure_container_load, images["cpu"], texts, plan)
+        results["faults"] = attempt(measure_faults, images["cpu"], fault_runs)
+        results["fuzz"] = attempt(measure_fuzz, images["cpu"], fuzz_examples)
     return results
 
 

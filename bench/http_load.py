@@ -46,7 +46,8 @@ def percentiles_ms(latencies_s: list[float], quantiles: tuple[float, ...] = (50,
 
 
 async def run_load(url: str, route: str, concurrency: int, requests: int, batch: int = 1,
-                   max_seconds: float = 120, backend: str = "cpu", texts: list[str] = TEXTS) -> LoadResult:
+                   max_seconds: float = 120, backend: str = "onnx", texts: list[str] = TEXTS,
+                   transport: httpx.AsyncBaseTransport | None = None) -> LoadResult:
     """`requests` calls spread over `concurrency` clients; stops early after `max_seconds`."""
     latencies: list[float] = []
     errors: Counter[str] = Counter()
@@ -73,7 +74,7 @@ async def run_load(url: str, route: str, concurrency: int, requests: int, batch:
                 errors[failure] += 1
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, transport=transport) as client:
         await client.post(route, json=body(0))  # warm-up
         started = time.perf_counter()
         await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
@@ -90,7 +91,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64])
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--backend", default="cpu")
+    parser.add_argument("--backend", default="onnx")
     args = parser.parse_args()
     results = [asyncio.run(run_load(args.url, "/detect", c, args.requests, backend=args.backend))
                for c in args.concurrency]

@@ -78,10 +78,10 @@ def speed_chart(results: dict, fig) -> bool:
 
 
 def serving_series(results: dict) -> dict[str, list[dict]]:
-    """Runs per line of the serving charts: each server and runner that was measured."""
+    """Runs per line of the serving charts: each server and runtime that was measured."""
     series = {}
     bento = results.get("serving", {}).get("bentoml", {})
-    for backend, label in (("cpu", "bentoml serve, CPU runner"), ("gpu", "bentoml serve, GPU runner on CPU")):
+    for backend, label in (("onnx", "bentoml serve, int8 ONNX"), ("torch", "bentoml serve, torch fp32 on CPU")):
         series[label] = [r for r in bento.get("runs", []) if r["backend"] == backend]
     image = "CPU image" + (" (another model: rebuild it)" if stale_image(results) else "")
     series[image] = results.get("containers", {}).get("cpu_serving", {}).get("runs", [])

@@ -82,18 +82,21 @@ def detector_overview(results: dict) -> str:
 
 
 def serving_overview(results: dict) -> str:
-    """Each server and runner: /detect at the target concurrency, the best batch, peak memory."""
-    bento = results.get("serving", {}).get("bentoml", {})
-    image = results.get("containers", {}).get("cpu_serving", {})
+    """Each server: /detect under wrk at the target concurrency, the best /detect_batch, peak memory."""
     rows = []
-    for label, source, backend in (("bentoml serve, CPU runner", bento, "cpu"),
-                                   ("bentoml serve, GPU runner (torch on CPU)", bento, "gpu"),
-                                   ("CPU image" + (" (another model)" if stale_image(results) else ""), image, "cpu")):
-        detect, batch = serving_numbers(source, backend)
-        if detect and batch:
-            rows.append([label, rate(detect["rps"]), f"{detect['p99_ms']:,.0f}",
-                         f"{rate(batch['texts_per_s'])} (batch {batch['batch']})", f"{source['rss_peak_mb']:,.0f}"])
-    headers = ["server", f"/detect requests/s at {P99_CONCURRENCY}", f"p99 ms at {P99_CONCURRENCY}",
+    image = results.get("containers", {}).get("cpu_serving", {})
+    sources = [("CPU image" + (" (another model)" if stale_image(results) else ""), image)]
+    sources += [(f"bentoml serve, CPU service: {v['name']}", v)
+                for v in results.get("serving", {}).get("designs", {}).get("variants") or []]
+    for label, source in sources:
+        wrk = next((r for r in source.get("wrk") or [] if isinstance(r, dict) and r.get("concurrency") == P99_CONCURRENCY),
+                   None)
+        _, batch = serving_numbers(source)
+        if wrk:
+            rows.append([label, rate(wrk["rps"]), f"{wrk['p99_ms']:,.1f}",
+                         f"{rate(batch['texts_per_s'])} (batch {batch['batch']})" if batch else "–",
+                         f"{source.get('rss_peak_mb', 0):,.0f}"])
+    headers = ["server", f"/detect req/s at {P99_CONCURRENCY} (wrk)", f"p99 ms at {P99_CONCURRENCY}",
                "best /detect_batch texts/s", "peak RSS MB (whole server)"]
     return table(headers, rows) if rows else ""
 
@@ -138,8 +141,8 @@ def speed_meaning(results: dict) -> str:
     return text + "."
 
 
-def serving_numbers(source: dict, backend: str = "cpu") -> tuple[dict | None, dict | None]:
-    """(/detect at the target concurrency, the best /detect_batch) of one server and runner."""
+def serving_numbers(source: dict, backend: str = "onnx") -> tuple[dict | None, dict | None]:
+    """(/detect at the target concurrency, the best /detect_batch) of one server and runtime, from our load tool."""
     runs = [r for r in source.get("runs", []) if r["backend"] == backend]
     detect = next((r for r in runs if r["route"] == "/detect" and r["concurrency"] == P99_CONCURRENCY), None)
     batches = [r for r in runs if r["route"] == "/detect_batch"]
@@ -147,31 +150,32 @@ def serving_numbers(source: dict, backend: str = "cpu") -> tuple[dict | None, di
 
 
 def serving_meaning(results: dict) -> str:
-    lines = []
-    image = "The CPU image" + (" (which carries another model)" if stale_image(results) else "")
-    for label, source in ((image, results.get("containers", {}).get("cpu_serving", {})),
-                          ("`bentoml serve` (CPU runner)", results.get("serving", {}).get("bentoml", {}))):
-        detect, batch = serving_numbers(source)
-        if detect and batch:
-            lines.append(f"{label} answers /detect at {rate(detect['rps'])} requests/s with p99 "
-                         f"{detect['p99_ms']:,.0f} ms at concurrency {P99_CONCURRENCY}, and /detect_batch reaches "
-                         f"{rate(batch['texts_per_s'])} texts/s at {batch['batch']} texts per call "
-                         f"({source.get('rss_peak_mb', 0):,.0f} MB RSS at peak)")
-    return ("; ".join(lines) + ": batch when you can.") if lines else ""
+    image = results.get("containers", {}).get("cpu_serving", {})
+    wrk = {r["concurrency"]: r for r in image.get("wrk") or [] if isinstance(r, dict)}
+    _, batch = serving_numbers(image)
+    if P99_CONCURRENCY not in wrk or not batch:
+        return ""
+    label = "The CPU image" + (" (which carries another model)" if stale_image(results) else "")
+    one = wrk.get(1)
+    text = (f"{label} answers /detect at {rate(wrk[P99_CONCURRENCY]['rps'])} requests/s with p99 "
+            f"{wrk[P99_CONCURRENCY]['p99_ms']:,.1f} ms at concurrency {P99_CONCURRENCY} (wrk)")
+    if one:
+        text += f", p99 {one['p99_ms']:,.1f} ms one request at a time"
+    return (text + f"; /detect_batch reaches {rate(batch['texts_per_s'])} texts/s at {batch['batch']} texts per call "
+            f"({image.get('rss_peak_mb', 0):,.0f} MB RSS at peak): batch when you can.")
 
 
 def runner_meaning(results: dict) -> str:
     bento = results.get("serving", {}).get("bentoml", {})
-    gpu = next((r for r in bento.get("runs", []) if r["backend"] == "gpu" and r["route"] == "/detect_batch"), None)
-    cpu = gpu and next((r for r in bento["runs"] if r["backend"] == "cpu" and r["route"] == "/detect_batch"
-                        and r["batch"] == gpu["batch"]), None)
-    if not cpu:
+    torch = next((r for r in bento.get("runs", []) if r["backend"] == "torch" and r["route"] == "/detect_batch"), None)
+    onnx = torch and next((r for r in bento["runs"] if r["backend"] == "onnx" and r["route"] == "/detect_batch"
+                           and r["batch"] == torch["batch"]), None)
+    if not onnx:
         return ""
-    faster = "int8 CPU runner" if cpu["texts_per_s"] >= gpu["texts_per_s"] else "torch runner"
-    return (f"Without CUDA, at {gpu['batch']} texts per call, the GPU runner (torch fp32 on CPU) does "
-            f"{rate(gpu['texts_per_s'])} texts/s ({gpu['errors']} errors) and the int8 CPU runner "
-            f"{rate(cpu['texts_per_s'])} ({cpu['errors']} errors): the {faster} is faster here; `backend: auto` "
-            f"uses the CPU runner whenever the GPU runner has no CUDA.")
+    faster = "int8 ONNX" if onnx["texts_per_s"] >= torch["texts_per_s"] else "torch"
+    return (f"Without CUDA, at {torch['batch']} texts per call in the same process, torch fp32 does "
+            f"{rate(torch['texts_per_s'])} texts/s and int8 ONNX {rate(onnx['texts_per_s'])}: {faster} is faster "
+            f"here, and `backend: auto` uses int8 ONNX wherever there is no CUDA.")
 
 
 def images_meaning(results: dict) -> str:
@@ -253,17 +257,61 @@ def speed_section(results: dict) -> str:
 def serving_section(results: dict) -> str:
     serving = results.get("serving", {})
     plan = serving.get("plan", {})
-    intro = (f"## Serving\n\nLoopback, load generator `bench/http_load.py` in the bench process (it shares the "
-             f"cores): /detect with {plan.get('detect_requests', '?')} requests per concurrency level, /detect_batch "
-             f"with {plan.get('batch_concurrency', '?')} concurrent calls; each run stops after "
-             f"{plan.get('max_seconds', '?')} s. Texts: a sample of the test split. RSS: summed over the serving "
-             f"process tree (pages shared between processes count in each).")
-    bento = serving.get("bentoml", {})
-    parts = [intro, server_tables(f"`bentoml serve {bento.get('target', '')}` (both runners, no CUDA)", bento)]
+    intro = (f"## Serving\n\nLoopback. Two load generators share the 2 cores with the server: `wrk -t1` (Debian's "
+             f"wrk, one thread so that it takes as little of the cores as it can; {plan.get('wrk_seconds', '?')} s per "
+             f"run, a connection per client kept alive) and `bench/http_load.py` (ours, in the bench process: "
+             f"/detect with {plan.get('detect_requests', '?')} requests per concurrency level, /detect_batch with "
+             f"{plan.get('batch_concurrency', '?')} concurrent calls; each run stops after {plan.get('max_seconds', '?')} s). "
+             f"req/s counts answered requests only. Texts: a sample of the test split. RSS: summed over the serving "
+             f"process tree (the arbiter and its workers; pages shared between processes count in each).")
+    parts = [intro, designs_table(serving.get("designs", {}))]
     containers = results.get("containers", {})
     stale = stale_image(results)
     parts.append(server_tables("CPU image (`langdetect-cpu:latest`)" + (f": **{stale}**" if stale else ""),
                                containers.get("cpu_serving") or {"reason": containers.get("reason") or "not measured"}))
+    bento = serving.get("bentoml", {})
+    parts.append(server_tables(f"`bentoml serve {bento.get('target', '')}` (the GPU image's service: int8 ONNX "
+                               f"and torch in one process, no CUDA here)", bento))
+    parts.append(faults_section(containers))
+    return "\n\n".join(p for p in parts if p)
+
+
+def designs_table(designs: dict) -> str:
+    """What chose the CPU service's design: the same wrk runs against each variant."""
+    if "variants" not in designs:
+        return f"### The CPU service's design\n\n{error_line(designs) or 'Not measured.'}"
+    rows = []
+    for v in designs["variants"]:
+        cells = {r["concurrency"]: r for r in v["wrk"]}
+        rows.append([v["name"], *(f"{rate(cells[c]['rps'])} / {cells[c]['p99_ms']:,.1f}" if c in cells else "–"
+                                  for c in (1, 16, 64)), f"{v['rss_peak_mb']:,.0f}"])
+    return ("### The CPU service's design\n\n`bentoml serve service.cpu_service:LanguageDetectorCPU` in each "
+            "variant (LANGDETECT_WORKERS, LANGDETECT_BATCHING), the same wrk runs; the first row is the default.\n\n"
+            + table(["variant", "c=1 req/s / p99 ms", "c=16 req/s / p99 ms", "c=64 req/s / p99 ms", "peak RSS MB"], rows))
+
+
+def faults_section(containers: dict) -> str:
+    faults, fuzz = containers.get("faults") or {}, containers.get("fuzz") or {}
+    parts = ["### Faults and malformed input (CPU image)"]
+    if "recovery" in faults:
+        parts.append("`kill -9` of the serving worker, then /detect polled every 50 ms: "
+                     + ", ".join(f"{r['recovery_s']:.2f} s" for r in faults["recovery"]) + ".")
+        rows = [[i + 1, f"{d['answered']:,}", d["refused"], d["failed"], d["lost"], f"{d['stop_to_exit_s']:.1f}"
+                 if d.get("stop_to_exit_s") is not None else "–", d["exit_code"]] for i, d in enumerate(faults["drain"])]
+        parts.append("`docker stop` under 16 clients that open a connection per request (as behind a load balancer): "
+                     "answered (200), refused (never accepted: the server had stopped listening), failed (an HTTP "
+                     "error), lost (accepted, and no answer).\n\n"
+                     + table(["stop", "answered", "refused", "failed", "lost", "stop to exit s", "exit code"], rows))
+    else:
+        parts.append(error_line(faults) or "Not measured.")
+    if "generated" in fuzz:
+        phases = ", ".join(f"{k} {v}" for k, v in fuzz.get("phases", {}).items())
+        parts.append(f"{fuzz['tool']} from the image's own /docs.json, every check, --max-examples "
+                     f"{fuzz['max_examples']}: {fuzz['generated']:,} generated cases, {fuzz['server_errors']} answered "
+                     f"with a 5xx, {fuzz['unique_failures']} unique failures of any check ({phases}; "
+                     f"{fuzz['seconds']:.0f} s).")
+    else:
+        parts.append(error_line(fuzz) or "Fuzzer not run.")
     return "\n\n".join(parts)
 
 
@@ -274,14 +322,22 @@ def server_tables(title: str, source: dict) -> str:
     ready += f"serving processes at niceness {source['niceness']}; " if "niceness" in source else ""
     head = (f"### {title}\n\n{ready}RSS {source['rss_idle_mb']:,.0f} MB idle, {source['rss_peak_mb']:,.0f} MB at "
             f"peak under load.")
+    wrk = [[r["concurrency"], f"{r['requests']:,}", rate(r["rps"]), f"{r['p50_ms']:,.2f}", f"{r['p95_ms']:,.2f}",
+            f"{r['p99_ms']:,.2f}", f"{r['max_ms']:,.1f}", errors(r)]
+           for r in source.get("wrk") or [] if isinstance(r, dict) and "rps" in r]
     detect = [[r["backend"], r["concurrency"], f"{r['requests']:,}", rate(r["rps"]), f"{r['p50_ms']:,.1f}",
                f"{r['p95_ms']:,.1f}", f"{r['p99_ms']:,.1f}", errors(r)]
               for r in source["runs"] if r["route"] == "/detect"]
     batch = [[r["backend"], r["batch"], f"{r['requests']:,}", rate(r["texts_per_s"]), f"{r['p50_ms']:,.1f}",
               f"{r['p99_ms']:,.1f}", errors(r)] for r in source["runs"] if r["route"] == "/detect_batch"]
-    return "\n\n".join([head, table(["backend", "concurrency", "requests", "requests/s", "p50 ms", "p95 ms",
-                                     "p99 ms", "errors"], detect),
-                        table(["backend", "texts per call", "calls", "texts/s", "p50 ms", "p99 ms", "errors"], batch)])
+    tables = [head]
+    if wrk:
+        tables.append("/detect under `wrk -t1`:\n\n" + table(["concurrency", "requests", "req/s", "p50 ms", "p95 ms",
+                                                                "p99 ms", "max ms", "errors"], wrk))
+    tables.append("/detect under our load tool:\n\n" + table(["backend", "concurrency", "requests", "req/s",
+                                                                "p50 ms", "p95 ms", "p99 ms", "errors"], detect))
+    tables.append(table(["backend", "texts per call", "calls", "texts/s", "p50 ms", "p99 ms", "errors"], batch))
+    return "\n\n".join(tables)
 
 
 def images_section(results: dict) -> str:

@@ -29,10 +29,14 @@ class Budget:
     speed_repeats: int
     plan: LoadPlan
     cold_starts: int
+    fault_runs: int  # kill -9 recoveries and docker-stop drains, each on a fresh container
+    fuzz_examples: int  # schemathesis --max-examples (per operation and phase)
 
 
-FULL = Budget(None, 4000, 2, LoadPlan(detect_requests=2000, batch_texts=8000, max_seconds=60), 5)
-QUICK = Budget(60, 1000, 1, LoadPlan(detect_requests=300, batch_texts=1500, max_seconds=15), 3)
+FULL = Budget(None, 4000, 2, LoadPlan(detect_requests=2000, batch_texts=8000, max_seconds=60, wrk_seconds=15), 5,
+              3, 200)
+QUICK = Budget(60, 1000, 1, LoadPlan(detect_requests=300, batch_texts=1500, max_seconds=15, wrk_seconds=5), 3,
+               1, 50)
 
 
 @dataclass
@@ -154,13 +158,16 @@ def speed(detectors, texts: list[str], budget: Budget) -> dict:
 
 
 def serving(model, texts: list[str], budget: Budget, options: BenchOptions) -> dict:
-    from bench.serving import measure_bentoml
+    from bench.serving import measure_bentoml, measure_designs
 
     plan = asdict(budget.plan)
     if options.skip_serving:
         return {"plan": plan, "bentoml": {"reason": "skipped (--skip-serving)"}}
     options.logs.mkdir(parents=True, exist_ok=True)
-    return {"plan": plan, "bentoml": attempt(measure_bentoml, model.store_tags, texts, budget.plan, options.logs)}
+    return {"plan": plan,
+            "designs": attempt(lambda: {"variants": measure_designs(model.store_tags, texts, budget.plan,
+                                                                    options.logs)}),
+            "bentoml": attempt(measure_bentoml, model.store_tags, texts, budget.plan, options.logs)}
 
 
 def containers(texts: list[str], budget: Budget, options: BenchOptions) -> dict:
@@ -170,7 +177,8 @@ def containers(texts: list[str], budget: Budget, options: BenchOptions) -> dict:
         return {"available": False, "reason": "skipped (--skip-containers)"}
     previous = previous_results(options.assets / "results.json").get("containers", {})
     return measure_images(texts, budget.plan, budget.cold_starts, previous, options.quick,
-                          build_dir=options.logs if options.build_images else None)
+                          build_dir=options.logs if options.build_images else None, fault_runs=budget.fault_runs,
+                          fuzz_examples=budget.fuzz_examples)
 
 
 def previous_results(path: Path) -> dict:

@@ -1,9 +1,10 @@
-"""Serving numbers on loopback: `bentoml serve` of the full service (CPU and GPU runners, no CUDA here).
+"""Serving numbers on loopback: `bentoml serve` of the full service (int8 ONNX and torch in the API process,
+no CUDA here), and the CPU service's design choices (workers, batching) measured side by side.
 
-Load comes from bench.http_load (bounded in requests and seconds): /detect at several concurrencies,
-/detect_batch at several batch sizes, and the memory of the serving process tree while it runs.
-Servers get a free loopback port, are waited on through /readyz, and are always killed with their
-process group.
+Load comes from bench.http_load (ours, bounded in requests and seconds) and from `wrk -t1` (bench/wrk.py):
+/detect at several concurrencies, /detect_batch at several batch sizes, and the memory of the serving
+process tree while it runs. Servers get a free loopback port, are waited on through /readyz, and are
+always killed with their process group.
 """
 from __future__ import annotations
 
@@ -25,7 +26,14 @@ from bench.http_load import run_load
 
 REPO = Path(__file__).resolve().parent.parent
 FULL_SERVICE = "service.service:LanguageDetector"
+CPU_SERVICE = "service.cpu_service:LanguageDetectorCPU"
 MB = 1e6
+# The CPU service's design, chosen by these measurements (BENCHMARKS.md): the first one is the default.
+DESIGNS = {
+    "1 worker, continuous batching (default)": {},
+    "1 worker, one model call per request": {"LANGDETECT_BATCHING": "0"},
+    "2 workers, continuous batching": {"LANGDETECT_WORKERS": "2"},
+}
 
 
 @dataclass(frozen=True)
@@ -33,13 +41,15 @@ class LoadPlan:
     detect_requests: int  # per concurrency level
     batch_texts: int  # texts per batch size: at least `min_batch_calls`, at most `detect_requests` calls
     max_seconds: float  # per run: the bound on wall time
+    wrk_seconds: float = 10  # per wrk run
     concurrencies: tuple[int, ...] = (1, 4, 16, 64)
+    wrk_concurrencies: tuple[int, ...] = (1, 16, 64)
     batch_sizes: tuple[int, ...] = (1, 16, 64, 256)
-    batch_concurrency: int = 4
+    batch_concurrency: int = 2
     min_batch_calls: int = 20
-    # GPU runner (torch fp32 on CPU here) against the CPU runner: a subset of the same runs.
-    gpu_concurrencies: tuple[int, ...] = (1, 16)
-    gpu_batch_sizes: tuple[int, ...] = (64,)
+    # The torch runtime (fp32 on CPU here) against int8 ONNX: a subset of the same runs.
+    torch_concurrencies: tuple[int, ...] = (1, 16)
+    torch_batch_sizes: tuple[int, ...] = (64,)
 
 
 def free_port() -> int:
@@ -123,18 +133,34 @@ class RssSampler:
 
 
 def load_suite(url: str, texts: list[str], plan: LoadPlan, rss: Callable[[], int],
-               backends: tuple[str, ...] = ("cpu",)) -> dict:
-    """Every run of the plan against one server, with its memory while under load."""
-    runs = []
+               backends: tuple[str, ...] = ("onnx",), with_wrk: bool = True) -> dict:
+    """Every run of the plan against one server (wrk first, then ours), with its memory while under load."""
+    from bench.wrk import missing
+
+    runs, wrk_runs = [], []
     with RssSampler(rss) as memory:
+        if with_wrk and not missing():
+            wrk_runs = wrk_suite(url, texts, plan.wrk_concurrencies, plan.wrk_seconds)
         for backend in backends:
-            gpu = backend == "gpu"
-            for concurrency in plan.gpu_concurrencies if gpu else plan.concurrencies:
+            torch = backend == "torch"
+            for concurrency in plan.torch_concurrencies if torch else plan.concurrencies:
                 runs.append(_run(url, "/detect", concurrency, plan.detect_requests, 1, plan, backend, texts))
-            for batch in plan.gpu_batch_sizes if gpu else plan.batch_sizes:
+            for batch in plan.torch_batch_sizes if torch else plan.batch_sizes:
                 calls = min(plan.detect_requests, max(plan.min_batch_calls, plan.batch_texts // batch))
                 runs.append(_run(url, "/detect_batch", plan.batch_concurrency, calls, batch, plan, backend, texts))
-    return {"runs": runs, **memory.summary()}
+    return {"runs": runs, "wrk": wrk_runs or {"reason": missing() or "not run"}, **memory.summary()}
+
+
+def wrk_suite(url: str, texts: list[str], concurrencies: tuple[int, ...], seconds: float) -> list[dict]:
+    from bench.wrk import run_wrk
+
+    runs = []
+    for concurrency in concurrencies:
+        run = run_wrk(url, concurrency, seconds, texts)
+        print(f"  wrk /detect c={concurrency}: {run['rps']:,.0f} req/s, p50 {run['p50_ms']:.1f} ms, "
+              f"p99 {run['p99_ms']:.1f} ms, {run['errors']} errors", flush=True)
+        runs.append(run)
+    return runs
 
 
 def _run(url: str, route: str, concurrency: int, requests: int, batch: int, plan: LoadPlan, backend: str,
@@ -187,12 +213,29 @@ class BentoServer:
                 self.proc.wait()
 
 
+def serving_env(store_tags: dict[str, str], **extra: str) -> dict[str, str]:
+    """The benchmarked model's store tags, whatever is pinned; no CUDA (CI machines have none)."""
+    return {**os.environ, "LANGDETECT_ONNX_MODEL": store_tags["onnx"], "LANGDETECT_TORCH_MODEL": store_tags["torch"],
+            "CUDA_VISIBLE_DEVICES": "", "BENTOML_DO_NOT_TRACK": "true", **extra}
+
+
 def measure_bentoml(store_tags: dict[str, str], texts: list[str], plan: LoadPlan, log_dir: Path) -> dict:
-    """The full service with both runners, serving the champion's models from BENTOML_HOME."""
-    env = {**os.environ, "LANGDETECT_ONNX_MODEL": store_tags["onnx"], "LANGDETECT_TORCH_MODEL": store_tags["torch"],
-           "CUDA_VISIBLE_DEVICES": "", "BENTOML_DO_NOT_TRACK": "true"}
-    with BentoServer(FULL_SERVICE, env, log_dir / "bentoml-serve.log") as server:
+    """The GPU image's service (int8 ONNX and torch in one process) on CPU, from BENTOML_HOME."""
+    with BentoServer(FULL_SERVICE, serving_env(store_tags), log_dir / "bentoml-serve.log") as server:
         ready = server.wait_ready()
         print(f"  bentoml serve ready in {ready:.1f} s on {server.url}", flush=True)
         return {"target": FULL_SERVICE, "ready_s": ready, "niceness": niceness(server.proc.pid),
-                **load_suite(server.url, texts, plan, server.rss, backends=("cpu", "gpu"))}
+                **load_suite(server.url, texts, plan, server.rss, backends=("onnx", "torch"), with_wrk=False)}
+
+
+def measure_designs(store_tags: dict[str, str], texts: list[str], plan: LoadPlan, log_dir: Path) -> list[dict]:
+    """The CPU service under wrk in each design of DESIGNS: what chose the default."""
+    variants = []
+    for i, (name, env) in enumerate(DESIGNS.items()):
+        with BentoServer(CPU_SERVICE, serving_env(store_tags, **env), log_dir / f"design-{i}.log") as server:
+            ready = server.wait_ready()
+            print(f"  design: {name}", flush=True)
+            with RssSampler(server.rss) as memory:
+                runs = wrk_suite(server.url, texts, plan.wrk_concurrencies, plan.wrk_seconds)
+            variants.append({"name": name, "env": env, "ready_s": ready, "wrk": runs, **memory.summary()})
+    return variants

@@ -35,7 +35,7 @@ end
 """
 
 
-def available() -> str | None:
+def missing() -> str | None:
     """Why wrk cannot run here, or None."""
     return None if shutil.which("wrk") else "wrk is not installed (apt-get install wrk)"
 

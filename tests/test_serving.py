@@ -123,5 +123,6 @@ def test_schema_driven_fuzzer_finds_no_server_error(server, tmp_path):
          "--report", "json", "--report-json-path", str(report), "--workers", "1"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:]
-    generated = int(result.stdout.rsplit(" generated", 1)[0].rsplit(maxsplit=1)[-1])
-    assert generated >= 500, result.stdout[-2000:]
+    found = json.loads(report.read_text())
+    assert found["test_cases"]["generated"] >= 500 and found["failures"] == [], found["test_cases"]
+    assert found["phases"]["coverage"]["status"] == found["phases"]["fuzzing"]["status"] == "success"
