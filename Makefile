@@ -27,7 +27,7 @@ promote:  ## @champion -> the newest version (refused if worse than the current 
 export:  ## @champion -> ONNX fp32 -> int8 -> parity gate -> BentoML store
 	$(BIN)/langdetect export --alias champion
 
-serve:  ## the HTTP API with both runners, on BENTOML_PORT (default 3000)
+serve:  ## the HTTP API with int8 ONNX and torch in one process, on BENTOML_PORT (default 3000)
 	$(BIN)/bentoml serve service.service:LanguageDetector --port $(PORT)
 
 images:  ## registry-free base, then the CPU and GPU images, then the size report
@@ -37,6 +37,7 @@ images:  ## registry-free base, then the CPU and GPU images, then the size repor
 	$(BIN)/langdetect images report
 
 bench:  ## BENCHMARKS.md + docs/bench/: accuracy vs peers, speed, serving, images (BENCH_ARGS=--quick: minutes)
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/langdetect bench $(BENCH_ARGS)
 

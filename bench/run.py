@@ -51,6 +51,7 @@ class BenchOptions:
     skip_containers: bool = False
     build_images: bool = False
     logs: Path = Path("reports/bench")
+    readme: Path | None = None  # its generated serving block is rewritten from the results
     argv: list[str] = field(default_factory=list)
 
 
@@ -200,3 +201,7 @@ def write_outputs(results: dict, options: BenchOptions) -> None:
     (options.assets / "results.json").write_text(json.dumps(results, indent=1, default=str))
     charts = draw_all(results, options.assets)
     options.out.write_text(render(results, charts, chart_dir))
+    if options.readme:
+        from bench.readme import update_readme
+
+        update_readme(options.readme, results)

@@ -99,7 +99,7 @@ def cmd_bench(args) -> None:
     options = BenchOptions(quick=args.quick, out=args.out, assets=args.assets, data=args.data, alias=args.alias,
                            version=args.version, skip_serving=args.skip_serving,
                            skip_containers=args.skip_containers, build_images=args.build_images,
-                           argv=args.argv[1:])
+                           argv=args.argv[1:], readme=args.readme)
     results = run_bench(options)
     for t in results["targets"]:
         print(f"{t['status']:>12}  {t['name']}: {t['measured'] or t['reason']}")
@@ -123,6 +123,8 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--skip-serving", action="store_true", help="no `bentoml serve` load test")
     p.add_argument("--skip-containers", action="store_true", help="no Docker: no image sizes, cold starts, load")
     p.add_argument("--build-images", action="store_true", help="run `langdetect images build` first")
+    p.add_argument("--readme", type=Path, default=Path("README.md"),
+                   help="README whose generated serving block is rewritten from the results (default README.md)")
     p.set_defaults(func=cmd_bench)
 
 

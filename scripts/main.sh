@@ -21,7 +21,7 @@ if [ "${IMAGES:-0}" = 1 ]; then
 fi
 cat <<MSG
 
-Done. Serve the API (both runners) on port ${BENTOML_PORT:-3000}:
+Done. Serve the pinned @champion (int8 ONNX and torch in one process) on port ${BENTOML_PORT:-3000}:
     .venv/bin/bentoml serve service.service:LanguageDetector --port ${BENTOML_PORT:-3000}
 Open the MLflow UI on the same store:
     .venv/bin/mlflow ui --backend-store-uri ${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --workers 1

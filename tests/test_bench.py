@@ -242,3 +242,16 @@ def test_bench_without_a_champion_or_its_export_exits_2(tmp_path, monkeypatch, c
     assert main(["bench", "--quick"]) == 2
     err = capsys.readouterr().err
     assert "version 1 has no export" in err and "langdetect export --version 1" in err and "Traceback" not in err
+
+
+def test_readme_serving_block_is_rewritten_from_the_results(tmp_path):
+    from bench.readme import BEGIN, END, update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{BEGIN}\nold numbers typed by hand\n{END}\n\nafter\n")
+    assert update_readme(readme, fake_results())
+    text = readme.read_text()
+    assert "old numbers" not in text and text.startswith("# title") and text.endswith("after\n")
+    assert "concurrency 16 (`wrk -t1`): 1,200 requests/s" in text and "0 requests lost" in text
+    (tmp_path / "other.md").write_text("no markers")
+    assert not update_readme(tmp_path / "other.md", fake_results())
