@@ -52,7 +52,7 @@ def twin(smoke_model):
 
     Identical tags (test_accuracy included) keep later `promote` calls in the session working, and a
     distinct version number is what proves the export followed the alias rather than "version 1".
-    Teardown puts the session back as it was: the twin, its alias and its BentoML models go away.
+    Teardown puts the session back as it was: the twin, its alias, its BentoML models and its serving pin go.
     """
     import bentoml
     from bentoml.exceptions import NotFound
@@ -60,13 +60,17 @@ def twin(smoke_model):
 
     from registry.bento_store import store_version
     from registry.models import get_by_alias, registry_client
+    from service.pin import pin_path
 
     client = registry_client()
     original = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
     previous = get_by_alias(client, CHAMPION_ALIAS, required=False)
+    pinned = pin_path().read_bytes() if pin_path().is_file() else None
     version = client.create_model_version(REGISTERED_MODEL, source=original.source, run_id=original.run_id,
                                           tags=original.tags)
     yield version
+    if pinned is not None:  # the export below pins the twin; the session's servers serve the smoke model
+        pin_path().write_bytes(pinned)
     client.delete_model_version(REGISTERED_MODEL, version.version)  # drops its aliases too
     if previous is not None:
         client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, previous.version)
