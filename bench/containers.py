@@ -132,33 +132,23 @@ def measure_faults(image: str, runs: int) -> dict:
 
 
 def measure_fuzz(image: str, max_examples: int) -> dict:
-    """schemathesis (from the container's own /docs.json) with every phase and check; 5xx are the failures of
-    its `not_a_server_error` check, counted in its JSON report."""
+    """schemathesis on the CPU image; 5xx are the failures of its `not_a_server_error` check."""
     import json
-    import subprocess
-    import sys
     import tempfile
+
+    from bench.fuzz import run_schemathesis
 
     with Container(image) as container, tempfile.TemporaryDirectory() as tmp:
         container.wait_ready()
-        report = Path(tmp) / "fuzz.json"
         started = time.monotonic()
-        result = subprocess.run(
-            [str(Path(sys.executable).with_name("st")), "run", f"{container.url}/docs.json", "--url", container.url,
-             "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", str(max_examples),
-             "--phases", "examples,coverage,fuzzing", "--seed", "1", "--generation-database", "none",
-             "--report", "json", "--report-json-path", str(report), "--workers", "1"],
-            capture_output=True, text=True, timeout=900)
+        found, _ = run_schemathesis(container.url, max_examples, Path(tmp) / "fuzz.json")
         seconds = time.monotonic() - started
-        found = json.loads(report.read_text()) if report.is_file() else {}
-    if not found:
-        raise RuntimeError(f"schemathesis wrote no report ({result.returncode}): {result.stdout[-1500:]}")
     failures = found.get("failures", [])
     return {"tool": f"schemathesis {found.get('schemathesis_version')}", "max_examples": max_examples,
             "generated": found["test_cases"]["generated"], "unique_failures": found["test_cases"]["unique_failures"],
             "server_errors": sum("not_a_server_error" in json.dumps(f) for f in failures),
             "phases": {name: p["status"] for name, p in found.get("phases", {}).items()},
-            "exit_code": result.returncode, "seconds": seconds}
+            "exit_code": found["exit_code"], "seconds": seconds}
 
 
 def measure_images(texts: list[str], plan: LoadPlan, cold_runs: int, previous: dict, quick: bool,

@@ -125,22 +125,15 @@ def serve_through_bentoml(export: Path, texts: list[str], expected_runtime: str)
     import httpx
 
     from bench.serving import BentoServer
-    from langdetect_ops.integrity import bundle_hashes
+    from registry.bento_store import import_bundle
 
     with tempfile.TemporaryDirectory() as home:
         os.environ["BENTOML_HOME"] = home  # the store and the server below, not the user's
         from bentoml._internal.configuration.containers import BentoMLContainer
 
         BentoMLContainer.bentoml_home.set(home)
-        tags = {}
-        for kind, bundle in (("onnx", export / "onnx"), ("torch", export / "torch")):
-            lineage = {"mlflow_version": export.name.lstrip("v"), "mlflow_alias": "gpu-check"}
-            with bentoml.models.create(f"langdetect-{kind}:gpu-check", labels=lineage,
-                                       metadata={**lineage, "sha256": bundle_hashes(bundle)}) as model:
-                for path in bundle.iterdir():
-                    if path.is_file():
-                        (Path(model.path) / path.name).write_bytes(path.read_bytes())
-            tags[kind] = str(model.tag)
+        lineage = {"mlflow_version": export.name.lstrip("v"), "mlflow_run_id": "gpu-check", "mlflow_alias": "gpu-check"}
+        tags = {kind: import_bundle(f"langdetect-{kind}", export / kind, lineage).tag for kind in ("onnx", "torch")}
         env = {**os.environ, "LANGDETECT_ONNX_MODEL": tags["onnx"], "LANGDETECT_TORCH_MODEL": tags["torch"]}
         with BentoServer("service.service:LanguageDetector", env, Path(home) / "serve.log") as server:
             ready = server.wait_ready(timeout=300)

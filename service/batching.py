@@ -54,7 +54,7 @@ class ContinuousBatcher:
 
     def _take(self) -> list[tuple[list[str], asyncio.Future]]:
         """Queued requests in arrival order, up to max_texts texts (always at least one request)."""
-        batch, size = [self.queue.popleft()], 0
+        batch = [self.queue.popleft()]
         size = len(batch[0][0])
         while self.queue and size + len(self.queue[0][0]) <= self.max_texts:
             texts, future = self.queue.popleft()

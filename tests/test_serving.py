@@ -8,14 +8,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bench.faults import drain_under_load, recovery_after_kill, worker_pids
+from bench.fuzz import run_schemathesis
 from bench.serving import BentoServer
 
 pytestmark = pytest.mark.slow
@@ -115,14 +114,7 @@ def test_sigterm_answers_every_accepted_request_then_exits_0(cpu_server):
 def test_schema_driven_fuzzer_finds_no_server_error(server, tmp_path):
     """schemathesis from the service's own /docs.json: examples, coverage and fuzzing phases, every
     check (a 5xx fails `not_a_server_error`), wrong methods and content types included."""
-    report = tmp_path / "fuzz.json"
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("st")), "run", f"{server.url}/docs.json", "--url", server.url,
-         "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", "200",
-         "--phases", "examples,coverage,fuzzing", "--seed", "1", "--generation-database", "none",
-         "--report", "json", "--report-json-path", str(report), "--workers", "1"],
-        capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:]
-    found = json.loads(report.read_text())
+    found, output = run_schemathesis(server.url, 200, tmp_path / "fuzz.json", timeout_s=600)
+    assert found["exit_code"] == 0, output[-4000:]
     assert found["test_cases"]["generated"] >= 500 and found["failures"] == [], found["test_cases"]
     assert found["phases"]["coverage"]["status"] == found["phases"]["fuzzing"]["status"] == "success"
