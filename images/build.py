@@ -6,6 +6,11 @@
 Both carry the models pinned by `langdetect export --alias champion` (service/pin.py), and the bento
 sets LANGDETECT_ONNX_MODEL / LANGDETECT_TORCH_MODEL to their tags.
 
+The model-less variants (cpu-modelless, gpu-modelless: the fleet's images) are built from the same
+bentofiles with LANGDETECT_MODEL_DIR set, so the entry service declares no model and the bento packages
+none; at run time the service reads the bundle that `langdetect fetch-model` (an init container) wrote
+to /models/langdetect.
+
 Images are tagged `<bento name>:<bento version>` and `:latest`, and labelled with the lineage of every
 model they carry (store tag, MLflow version and run, sha256 of the weights file).
 """
@@ -29,17 +34,28 @@ BENTOML = [sys.executable, "-m", "bentoml"]
 LABEL_PREFIX = "langdetect"
 
 
+FLEET_MODEL_DIR = "/models/langdetect"  # where the init container's fetcher writes (deploy/k8s)
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     kind: str
     bentofile: str
     models: tuple[str, ...]  # the pinned models its entry service loads (service/pin.py)
     uv_overrides: str | None = None  # dependencies dropped when locking (a uv overrides file)
+    model_dir: str | None = None  # model-less: the service loads the fetched bundle from here
+
+    @property
+    def baked_models(self) -> tuple[str, ...]:
+        return () if self.model_dir else self.models
 
 
+CPU_OVERRIDES = "service/requirements-cpu-overrides.txt"
 SPECS = {
-    "cpu": ImageSpec("cpu", "bentofile.yaml", ("onnx",), "service/requirements-cpu-overrides.txt"),
+    "cpu": ImageSpec("cpu", "bentofile.yaml", ("onnx",), CPU_OVERRIDES),
     "gpu": ImageSpec("gpu", "bentofile.gpu.yaml", ("onnx", "torch")),
+    "cpu-modelless": ImageSpec("cpu-modelless", "bentofile.yaml", ("onnx",), CPU_OVERRIDES, FLEET_MODEL_DIR),
+    "gpu-modelless": ImageSpec("gpu-modelless", "bentofile.gpu.yaml", ("onnx", "torch"), None, FLEET_MODEL_DIR),
 }
 
 
@@ -86,6 +102,8 @@ def build_image(spec: ImageSpec, log_dir: Path | None) -> BuiltImage:
     version = bento.split(":")[1]
     repository = image_repository(spec.kind)
     labels = lineage_labels(bento)
+    if spec.model_dir:
+        labels[f"{LABEL_PREFIX}.model_dir"] = spec.model_dir
     started = time.monotonic()
     containerize(bento, [f"{repository}:{version}", f"{repository}:latest"], labels, log)
     return BuiltImage(spec.kind, bento, f"{repository}:{version}", int(inspect_image(f"{repository}:{version}")["Size"]),
@@ -95,6 +113,8 @@ def build_image(spec: ImageSpec, log_dir: Path | None) -> BuiltImage:
 def build_bento(spec: ImageSpec, log: Path | None) -> str:
     """`bentoml build` of the spec's bentofile with the pinned models; returns the bento tag."""
     extra = {"UV_OVERRIDE": str(REPO / spec.uv_overrides)} if spec.uv_overrides else {}
+    if spec.model_dir:  # the service module then declares no BentoModel: nothing to package
+        extra["LANGDETECT_MODEL_DIR"] = spec.model_dir
     with tempfile.TemporaryDirectory() as tmp:
         bentofile = pinned_bentofile(spec, Path(tmp))
         result = subprocess.run([*BENTOML, "build", "-f", str(bentofile), "--output", "tag", str(REPO)],
@@ -110,16 +130,21 @@ def build_bento(spec: ImageSpec, log: Path | None) -> str:
 
 def pinned_bentofile(spec: ImageSpec, directory: Path) -> Path:
     """The spec's bentofile plus the pinned store tags as environment variables of the bento: the image
-    then serves exactly the models it carries, whatever is exported or pinned later on the build host."""
+    then serves exactly the models it carries, whatever is exported or pinned later on the build host.
+    A model-less bento gets LANGDETECT_MODEL_DIR instead, and its own name and image label."""
     import yaml
 
-    from service.pin import PIN_ENV, NoPinnedModel, pinned_tag
+    from service.pin import MODEL_DIR_ENV, PIN_ENV, NoPinnedModel, pinned_tag
 
     data = yaml.safe_load((REPO / spec.bentofile).read_text())
     try:
-        pins = [{"name": PIN_ENV[kind], "value": pinned_tag(kind)} for kind in spec.models]
+        pins = [{"name": PIN_ENV[kind], "value": pinned_tag(kind)} for kind in spec.baked_models]
     except NoPinnedModel as exc:
         raise UserError(str(exc)) from exc
+    if spec.model_dir:
+        pins.append({"name": MODEL_DIR_ENV, "value": spec.model_dir})
+        data["name"] = f"langdetect-{spec.kind}"
+        data["labels"] = {**(data.get("labels") or {}), "image": spec.kind}
     data["envs"] = [*(data.get("envs") or []), *pins]
     path = directory / Path(spec.bentofile).name
     path.write_text(yaml.safe_dump(data, sort_keys=False))

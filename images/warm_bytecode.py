@@ -4,9 +4,14 @@ modules that serving imports, then stop.
 Why: the venv is root-owned, so the service cannot cache bytecode at run time, and compiling every
 installed module (uv --compile-bytecode) ships bytecode for test helpers, CLIs and code paths that
 never run: 38 MB in the CPU image. Runs inside `docker build` (stdlib only, the bento's own paths).
+
+A model-less image (LANGDETECT_MODEL_DIR set, nothing fetched yet) cannot answer a request at build
+time: its serve stops where the model would load, after the server stack is imported, and the model
+stack and the fetcher are then imported on their own.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -50,9 +55,30 @@ def post(url: str, payload: dict) -> None:
         response.read()
 
 
+def model_less() -> bool:
+    model_dir = os.environ.get("LANGDETECT_MODEL_DIR")
+    return bool(model_dir) and not os.path.exists(os.path.join(model_dir, "bundle.json"))
+
+
+def warm_imports_only(port: int, env: dict[str, str]) -> None:
+    server = subprocess.run(["bentoml", "serve", os.environ["BENTO_PATH"], "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, timeout=READY_TIMEOUT_S, capture_output=True)
+    if b"bundle.json" not in server.stdout + server.stderr:
+        sys.exit("warm_bytecode: the model-less serve did not stop at the missing bundle:\n"
+                 + (server.stdout + server.stderr).decode(errors="replace")[-3000:])
+    modules = ["onnxruntime", "tokenizers", "numpy", "service.inference", "langdetect_ops.fetch"]
+    if importlib.util.find_spec("torch"):  # the GPU image
+        modules += ["torch", "transformers", "safetensors"]
+    code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]"
+    subprocess.run([sys.executable, "-c", code, *modules], env=env, cwd=os.path.join(os.environ["BENTO_PATH"], "src"),
+                   check=True)
+
+
 def main() -> None:
     port = free_port()
     env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true"}
+    if model_less():
+        return warm_imports_only(port, env)
     server = subprocess.Popen(["bentoml", "serve", os.environ["BENTO_PATH"], "--host", "127.0.0.1",
                                "--port", str(port)], env=env, start_new_session=True)
     try:

@@ -66,6 +66,36 @@ def cmd_export(args) -> None:
         print(f"serving pin unchanged, only an alias export moves it: {served}")
 
 
+def cmd_mlflow_server(args) -> None:
+    from langdetect_ops.tracking_server import serve_forever
+
+    serve_forever(args.port, args.host)
+
+
+def cmd_fetch_model(args) -> None:
+    from langdetect_ops import fetch
+
+    status = fetch.run(args)
+    if status:
+        sys.exit(status)
+
+
+def cmd_deploy_local(args) -> None:
+    from deploy import local
+
+    if args.down:
+        stopped = local.down()
+        print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+        return
+    deployed = local.restart() if args.restart else local.up(args.mlflow_port, args.port, args.alias)
+    print(f"langdetect serves {config.REGISTERED_MODEL} version {deployed.version} (@{deployed.alias}) on "
+          f"{deployed.url} (ready {deployed.ready_s:.1f} s after the pod started)\n"
+          f"MLflow: {deployed.mlflow_url} (users and passwords: artifacts/mlflow-server/credentials.json)\n"
+          f"try:     curl -s {deployed.url}/detect -H 'content-type: application/json' -d '{{\"text\": \"Bonjour\"}}'\n"
+          f"promote another version in the MLflow UI, then: langdetect deploy local --restart\n"
+          f"stop:    langdetect deploy local --down")
+
+
 def cmd_images_base(args) -> None:
     from images.base import HOST_CA_CERTIFICATES, ensure_base_images
 
@@ -78,7 +108,9 @@ def cmd_images_base(args) -> None:
 def cmd_images_build(args) -> None:
     from images.build import build_images
 
-    kinds = [kind for kind in ("cpu", "gpu") if getattr(args, kind)] or ["cpu", "gpu"]
+    from images.build import SPECS
+
+    kinds = [kind for kind in SPECS if getattr(args, kind.replace("-", "_"))] or list(SPECS)
     for image in build_images(kinds, log_dir=args.log_dir):
         print(f"{image.image} (also :latest): {image.size_bytes / 1e6:,.0f} MB, bento {image.bento} in "
               f"{image.bento_seconds:.0f} s, containerized in {image.containerize_seconds:.0f} s")
@@ -128,6 +160,35 @@ def add_bench_parser(sub) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+def add_fleet_parsers(sub) -> None:
+    """The model outside the image: the tracking server, the fetcher, the local play of the manifests."""
+    from langdetect_ops import fetch
+
+    p = sub.add_parser("mlflow-server", help="MLflow tracking server over this store: basic auth, artifact proxy",
+                       description="Runs `mlflow server` over the project's sqlite store and artifacts, with "
+                                   "MLflow's basic-auth app, --serve-artifacts and one worker, until Ctrl-C.")
+    p.add_argument("--port", type=int, default=5001, help="default 5001 (the local image registry takes 5000)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=cmd_mlflow_server)
+
+    p = sub.add_parser("fetch-model", help="download and verify a version's serving bundle from an MLflow server",
+                       description=fetch.__doc__.split("\n\n")[0])
+    fetch.add_arguments(p)
+    p.set_defaults(func=cmd_fetch_model)
+
+    deploy = sub.add_parser("deploy", help="run the Kubernetes manifests (deploy/k8s)")
+    steps = deploy.add_subparsers(dest="deploy_command", required=True)
+    p = steps.add_parser("local", help="MLflow server + fetch + the CPU overlay played with podman, on loopback")
+    p.add_argument("--port", type=int, default=3000, help="where the pod serves, on 127.0.0.1")
+    p.add_argument("--mlflow-port", type=int, default=5001)
+    p.add_argument("--alias", default=config.CHAMPION_ALIAS)
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--restart", action="store_true",
+                        help="play the pod again (kubectl rollout restart): it fetches the alias's version now")
+    action.add_argument("--down", action="store_true", help="stop the pod and the MLflow server")
+    p.set_defaults(func=cmd_deploy_local)
+
+
 def add_images_parser(sub) -> None:
     """Imports nothing from images/: the other subcommands must work even where Docker is absent."""
     images = sub.add_parser("images", help="container images: registry-free base, slim CPU and GPU images")
@@ -138,9 +199,14 @@ def add_images_parser(sub) -> None:
                         "/usr/local/share/ca-certificates); needed behind a TLS-intercepting proxy")
     p.add_argument("--force", action="store_true", help="rebuild even if the images exist")
     p.set_defaults(func=cmd_images_base)
-    p = steps.add_parser("build", help="bentoml build + containerize the CPU and/or GPU image (both by default)")
+    p = steps.add_parser("build", help="bentoml build + containerize the CPU and GPU images, with the model baked in "
+                                        "and model-less (all four by default)")
     p.add_argument("--cpu", action="store_true", help="the slim CPU image (bentofile.yaml)")
     p.add_argument("--gpu", action="store_true", help="the GPU image (bentofile.gpu.yaml)")
+    p.add_argument("--cpu-modelless", action="store_true",
+                   help="the CPU image without the model: it serves what `langdetect fetch-model` put in "
+                        "LANGDETECT_MODEL_DIR (the fleet's image)")
+    p.add_argument("--gpu-modelless", action="store_true", help="the GPU image without the models")
     p.add_argument("--log-dir", type=Path, help="write build output here instead of the terminal")
     p.set_defaults(func=cmd_images_build)
     p = steps.add_parser("report", help="image sizes (uncompressed, compressed, layers, packages) + bar chart")
@@ -187,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=config.ARTIFACTS_DIR / "export")
     p.set_defaults(func=cmd_export)
 
+    add_fleet_parsers(sub)
     add_images_parser(sub)
     add_bench_parser(sub)
     return parser

@@ -7,6 +7,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
@@ -15,10 +16,12 @@ from registry.models import registry_client, resolve
 from registry.onnx_export import export_onnx, quantize_int8
 from service.inference import OnnxClassifier, TorchClassifier, write_labels
 from service.pin import write_pin
-from langdetect_ops.integrity import file_sha256
+from langdetect_ops.fetch import BUNDLE_PATH_TAG, BUNDLE_SHA256_TAG
+from langdetect_ops.integrity import bundle_hashes, file_sha256
 from training.dataset import load_dataset
 
 FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
+SERVING_DIR = "serving"  # the export run's artifact folder that `langdetect fetch-model` downloads
 
 
 @dataclass
@@ -48,7 +51,7 @@ def run_export(alias: str | None = None, version: str | None = None, data_dir: P
     report = _parity(torch_dir, onnx_dir, out / FP32_FILE, test)
     sizes = {"onnx_fp32_bytes": (out / FP32_FILE).stat().st_size,
              "onnx_int8_bytes": (onnx_dir / INT8_FILE).stat().st_size}
-    _log_export(client, model_version, out, onnx_dir, report, sizes)
+    _log_export(client, model_version, out, torch_dir, onnx_dir, report, sizes)
     parity.enforce(report)
     lineage = {"mlflow_model": model_version.name, "mlflow_version": str(model_version.version),
                "mlflow_alias": alias or "", "mlflow_run_id": model_version.run_id,
@@ -106,8 +109,11 @@ def _parity(torch_dir: Path, onnx_dir: Path, fp32_path: Path, test) -> parity.Pa
     return parity.compare(torch_probs, fp32.probabilities(test.texts), int8_probs, test.labels)
 
 
-def _log_export(client, model_version, out: Path, onnx_dir: Path, report, sizes: dict[str, int]) -> None:
-    """An export run holds the ONNX files and the parity report; tags on the version link to it."""
+def _log_export(client, model_version, out: Path, torch_dir: Path, onnx_dir: Path, report,
+                sizes: dict[str, int]) -> None:
+    """An export run holds the ONNX files, the parity report and the serving bundle (serving/onnx,
+    serving/torch: what `langdetect fetch-model` downloads); tags on the version link to it and record
+    the sha256 of every bundle file, which the fetcher checks."""
     import mlflow
 
     with mlflow.start_run(run_name=f"export-v{model_version.version}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
@@ -119,8 +125,34 @@ def _log_export(client, model_version, out: Path, onnx_dir: Path, report, sizes:
         report_path = out / "parity.json"
         report_path.write_text(json.dumps(report.as_dict(), indent=1))
         mlflow.log_artifact(str(report_path), artifact_path="onnx")
+        bundles = (("onnx", onnx_dir), ("torch", torch_dir))
+        if report.passed:  # a bundle that fails the gate is never offered to fetchers
+            for kind, bundle in bundles:
+                mlflow.log_artifacts(str(bundle), artifact_path=f"{SERVING_DIR}/{kind}")
     tags = {"export_run_id": run.info.run_id, "onnx_fp32_sha256": file_sha256(out / FP32_FILE),
             "onnx_int8_sha256": file_sha256(onnx_dir / INT8_FILE), "parity_agreement": f"{report.agreement:.6f}",
             "parity_passed": str(report.passed).lower(), **{k: str(v) for k, v in sizes.items()}}
+    if report.passed:
+        bundle_sha256 = {f"{kind}/{name}": digest for kind, bundle in bundles
+                         for name, digest in bundle_hashes(bundle).items()}
+        root = client.get_experiment(run.info.experiment_id).artifact_location
+        tags.update({BUNDLE_PATH_TAG: f"{proxy_path(run.info.artifact_uri, root)}/{SERVING_DIR}",
+                     BUNDLE_SHA256_TAG: json.dumps(bundle_sha256, sort_keys=True)})
     for key, value in tags.items():
         client.set_model_version_tag(model_version.name, model_version.version, key, value)
+
+
+def proxy_path(artifact_uri: str, experiment_location: str) -> str:
+    """Where a run's artifacts lie below a tracking server's artifact root, i.e. the path after
+    /api/2.0/mlflow-artifacts/artifacts/ when the server runs with --serve-artifacts. A run created
+    through such a server has an `mlflow-artifacts:` URI; a run of the embedded sqlite store lies under
+    its experiment's local artifact location, which `langdetect mlflow-server` serves as its root."""
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme == "mlflow-artifacts":
+        return parsed.path.strip("/")
+    root = urlparse(experiment_location).path.rstrip("/")
+    if parsed.scheme in ("", "file") and root and parsed.path.startswith(root + "/"):
+        return parsed.path[len(root) + 1:].strip("/")
+    raise UserError(f"run artifacts at {artifact_uri} cannot be served by a tracking server's artifact proxy: "
+                    "export against an `mlflow server --serve-artifacts` (MLFLOW_TRACKING_URI=http://...) or "
+                    "the embedded sqlite store")

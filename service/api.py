@@ -92,17 +92,55 @@ class Runtime:
         return self.probabilities(texts)
 
 
-def verified_path(stored) -> str:
-    """The stored model's directory, after checking every file against the sha256 recorded at export."""
-    verify_bundle(stored.path, stored.info.metadata.get("sha256", {}))
-    return stored.path
+@dataclass
+class ModelFiles:
+    """A model directory whose files matched their recorded sha256, and where it came from."""
+
+    path: str
+    lineage: ModelLineage
 
 
-def lineage(stored) -> ModelLineage:
+def from_store(stored) -> ModelFiles:
+    """A BentoML store model, checked against the sha256 that export recorded in its metadata."""
+    hashes = stored.info.metadata.get("sha256", {})
+    verify_bundle(stored.path, hashes)
     labels = stored.info.labels
-    return ModelLineage(tag=str(stored.tag), sha256=stored.info.metadata.get("sha256", {}),
-                        **{k: labels.get(k, "") for k in ("mlflow_model", "mlflow_version", "mlflow_alias",
-                                                          "mlflow_run_id")})
+    return ModelFiles(stored.path, ModelLineage(
+        tag=str(stored.tag), sha256=hashes,
+        **{k: labels.get(k, "") for k in ("mlflow_model", "mlflow_version", "mlflow_alias", "mlflow_run_id")}))
+
+
+def from_fetched(root: Path, kind: str) -> ModelFiles:
+    """ROOT/<kind>/ of a bundle that `langdetect fetch-model` wrote, checked against its bundle.json (whose
+    hashes the fetcher checked against the MLflow version's tags)."""
+    import json
+
+    from langdetect_ops.fetch import MANIFEST
+    from langdetect_ops.integrity import IntegrityError
+
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"LANGDETECT_MODEL_DIR={root} holds no readable {MANIFEST} ({exc}): run "
+                             f"`langdetect fetch-model --alias champion --out {root}` first (in a pod, the "
+                             f"init container does)") from None
+    hashes = {name.split("/", 1)[1]: digest for name, digest in manifest.get("sha256", {}).items()
+              if name.startswith(f"{kind}/")}
+    if not hashes:
+        raise IntegrityError(f"{root / MANIFEST} lists no {kind} files: this service needs them "
+                             f"(fetch with --runtime all for the GPU image)")
+    verify_bundle(root / kind, hashes)
+    return ModelFiles(str(root / kind), ModelLineage(
+        tag=f"models:/{manifest['name']}/{manifest['version']}", mlflow_model=manifest["name"],
+        mlflow_version=manifest["version"], mlflow_alias=manifest.get("alias", ""),
+        mlflow_run_id=manifest.get("run_id", ""), sha256=hashes))
+
+
+def model_files(stored, kind: str) -> ModelFiles:
+    from service.pin import model_dir
+
+    root = model_dir()
+    return from_fetched(root, kind) if root else from_store(stored)
 
 
 def onnx_threads(workers: int) -> int:
@@ -110,24 +148,24 @@ def onnx_threads(workers: int) -> int:
     return int(os.environ.get("LANGDETECT_ONNX_THREADS", "0")) or max(1, (os.cpu_count() or 1) // workers)
 
 
-def load_onnx(stored, workers: int) -> Runtime:
+def load_onnx(files: ModelFiles, workers: int) -> Runtime:
     import onnxruntime
 
     from service.inference import OnnxClassifier
 
     onnxruntime.disable_telemetry_events()  # offline machines, and nobody asked for it
-    classifier = OnnxClassifier(verified_path(stored), threads=onnx_threads(workers),
+    classifier = OnnxClassifier(files.path, threads=onnx_threads(workers),
                                 spin=os.environ.get("LANGDETECT_ONNX_SPIN", "0") == "1")
-    return Runtime("onnx-int8-cpu", "cpu", classifier, lineage(stored))
+    return Runtime("onnx-int8-cpu", "cpu", classifier, files.lineage)
 
 
-def load_torch(stored) -> Runtime:
+def load_torch(files: ModelFiles) -> Runtime:
     from service.inference import TorchClassifier
 
-    classifier = TorchClassifier(verified_path(stored))
+    classifier = TorchClassifier(files.path)
     precision = "fp16" if classifier.device.startswith("cuda") else "fp32"
     return Runtime(f"torch-{precision}-{classifier.device.split(':')[0]}", classifier.device, classifier,
-                   lineage(stored))
+                   files.lineage)
 
 
 def settle_garbage_collector(runtimes) -> None:
@@ -144,19 +182,21 @@ def settle_garbage_collector(runtimes) -> None:
 
 
 class DetectorAPI:
-    """The API both entry services expose. Subclasses declare `onnx_model` (and `torch_model`) as BentoModel
-    class attributes, so that `bentoml build` packages exactly the pinned models."""
+    """The API both entry services expose. Subclasses list the `kinds` of model they serve and declare
+    `onnx_model` (and `torch_model`) as BentoModel class attributes, so that `bentoml build` packages exactly
+    the pinned models; None when LANGDETECT_MODEL_DIR supplies them instead (service/pin.py)."""
 
-    onnx_model: object
+    kinds: tuple[str, ...] = ("onnx",)
+    onnx_model: object | None = None
     torch_model: object | None = None
     workers: int = 1
 
     def __init__(self) -> None:
         from service import metrics
 
-        self.runtimes = {"onnx": load_onnx(self.onnx_model, self.workers)}
-        if self.torch_model is not None:
-            self.runtimes["torch"] = load_torch(self.torch_model)
+        self.runtimes = {"onnx": load_onnx(model_files(self.onnx_model, "onnx"), self.workers)}
+        if "torch" in self.kinds:
+            self.runtimes["torch"] = load_torch(model_files(self.torch_model, "torch"))
         self.labels = self.runtimes["onnx"].classifier.labels
         torch = self.runtimes.get("torch")
         self.auto = "torch" if torch is not None and torch.device.startswith("cuda") else "onnx"

@@ -6,7 +6,7 @@ import os
 import bentoml
 
 from service.api import DetectorAPI, entry_service, info_app
-from service.pin import pinned_tag
+from service.pin import stored_model
 
 # One worker: it serves 1,000+ requests/s on 2 cores with the tail and memory targets met; a second one
 # doubles the memory for little more throughput (BENCHMARKS.md). LANGDETECT_WORKERS overrides it.
@@ -18,5 +18,5 @@ WORKERS = int(os.environ.get("LANGDETECT_WORKERS", "1"))
                  logging={"access": {"enabled": False}})
 @bentoml.asgi_app(info_app, path="/")
 class LanguageDetectorCPU(DetectorAPI):
-    onnx_model = bentoml.models.BentoModel(pinned_tag("onnx"))
+    onnx_model = stored_model("onnx")  # None with LANGDETECT_MODEL_DIR (the model-less image)
     workers = WORKERS

@@ -7,7 +7,7 @@ import os
 import bentoml
 
 from service.api import DetectorAPI, entry_service, info_app
-from service.pin import pinned_tag
+from service.pin import stored_model
 
 WORKERS = int(os.environ.get("LANGDETECT_WORKERS", "1"))  # one per GPU; each loads both models
 
@@ -17,6 +17,7 @@ WORKERS = int(os.environ.get("LANGDETECT_WORKERS", "1"))  # one per GPU; each lo
                  logging={"access": {"enabled": False}})
 @bentoml.asgi_app(info_app, path="/")
 class LanguageDetector(DetectorAPI):
-    onnx_model = bentoml.models.BentoModel(pinned_tag("onnx"))
-    torch_model = bentoml.models.BentoModel(pinned_tag("torch"))
+    kinds = ("onnx", "torch")
+    onnx_model = stored_model("onnx")  # both None with LANGDETECT_MODEL_DIR (the model-less image)
+    torch_model = stored_model("torch")
     workers = WORKERS

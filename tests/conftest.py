@@ -4,6 +4,7 @@ Expensive fixtures are session-scoped so the suite trains once, exports once and
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -101,3 +102,90 @@ def server(exported):
     with BentoServer("service.service:LanguageDetector", env, Path(env["BENTOML_HOME"]).parent / "serve.log") as srv:
         srv.wait_ready(timeout=120)
         yield srv
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A Docker engine (scripts/install-docker.sh runs when none answers, as root); skips with the reason
+    when it cannot be set up, except under CI, where a skip would hide a broken set-up."""
+    from images.engine import engine_problem_after_setup
+
+    problem = engine_problem_after_setup()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the container tests, but Docker cannot be set up: {problem}")
+        pytest.skip(f"Docker cannot be set up here: {problem}")
+
+
+@pytest.fixture(scope="session")
+def image_builder(docker_engine, exported, tmp_path_factory):
+    """build(kind) -> BuiltImage, once per kind and session, from the models `exported` put into the
+    session's BENTOML_HOME (the model-less kinds carry none)."""
+    from images.base import HOST_CA_CERTIFICATES, ensure_base_images
+    from images.build import build_images
+    from images.engine import docker
+
+    built = {}
+    logs = tmp_path_factory.mktemp("image-builds")
+
+    def build(kind: str):
+        if kind not in built:
+            host_cas = HOST_CA_CERTIFICATES if any(HOST_CA_CERTIFICATES.glob("*.crt")) else None
+            ensure_base_images(extra_ca_dir=host_cas)
+            image = built[kind] = build_images([kind], log_dir=logs)[0]
+            print(f"\n{image.image}: {image.size_bytes / 1e6:,.0f} MB, bento {image.bento_seconds:.0f} s, "
+                  f"containerize {image.containerize_seconds:.0f} s")
+        return built[kind]
+
+    yield build
+    # Each run's bento version tag would keep its model layers alive; `test-…:latest` stays as the cache.
+    for image in built.values():
+        docker("rmi", image.image, check=False)
+
+
+@pytest.fixture
+def twin(smoke_model):
+    """A second version of `langdetect` that shares the smoke model's weights, run and tags.
+
+    Identical tags (test_accuracy included) keep later `promote` calls in the session working, and a
+    distinct version number is what proves that something followed the alias rather than "version 1".
+    Teardown puts the session back as it was: the twin, its alias, its BentoML models and its serving pin go.
+    """
+    import bentoml
+    from bentoml.exceptions import NotFound
+    from mlflow.exceptions import MlflowException
+
+    from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, CHAMPION_ALIAS, REGISTERED_MODEL
+    from registry.bento_store import store_version
+    from registry.models import get_by_alias, registry_client
+    from service.pin import pin_path
+
+    client = registry_client()
+    original = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
+    previous = get_by_alias(client, CHAMPION_ALIAS, required=False)
+    pinned = pin_path().read_bytes() if pin_path().is_file() else None
+    version = client.create_model_version(REGISTERED_MODEL, source=original.source, run_id=original.run_id,
+                                          tags=original.tags)
+    yield version
+    if pinned is not None:  # an alias export pins the twin; the session's servers serve the smoke model
+        pin_path().write_bytes(pinned)
+    client.delete_model_version(REGISTERED_MODEL, version.version)  # drops its aliases too
+    if previous is not None:
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, previous.version)
+    else:  # a browser or a server may have put it elsewhere when the test failed
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+    for name in (BENTO_ONNX_MODEL, BENTO_TORCH_MODEL):  # else the twin's would be `:latest` for the services
+        with contextlib.suppress(NotFound):  # nothing exported (the test failed before the export)
+            bentoml.models.delete(f"{name}:{store_version(str(version.version), version.run_id)}")
+
+
+@pytest.fixture(scope="session")
+def tracking_server(exported, tmp_path_factory):
+    """`langdetect mlflow-server` over the session's sqlite store: basic auth, artifact proxy, one worker.
+    The session export logged the champion's serving bundle, which it proxies."""
+    from langdetect_ops.tracking_server import StoreLayout, TrackingServer
+
+    state = tmp_path_factory.mktemp("mlflow-server")
+    with TrackingServer(StoreLayout.from_tracking_uri(), state_dir=state) as server:
+        yield server

@@ -26,34 +26,9 @@ BUILD_TOOLS = ("gcc", "cc", "g++", "make", "git", "uv", "pip")
 
 
 @pytest.fixture(scope="module")
-def engine():
-    from images.engine import engine_problem_after_setup
-
-    problem = engine_problem_after_setup()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the container tests, but Docker cannot be set up: {problem}")
-        pytest.skip(f"Docker cannot be set up here: {problem}")
-
-
-@pytest.fixture(scope="module")
-def built(engine, exported, tmp_path_factory):
-    """Both images, from the models `exported` put into the session's BENTOML_HOME."""
-    from images.base import HOST_CA_CERTIFICATES, ensure_base_images
-    from images.build import build_images
-
-    host_cas = HOST_CA_CERTIFICATES if any(HOST_CA_CERTIFICATES.glob("*.crt")) else None
-    ensure_base_images(extra_ca_dir=host_cas)
-    images = build_images(["cpu", "gpu"], log_dir=tmp_path_factory.mktemp("image-builds"))
-    for image in images:
-        print(f"\n{image.image}: {image.size_bytes / 1e6:,.0f} MB, bento {image.bento_seconds:.0f} s, "
-              f"containerize {image.containerize_seconds:.0f} s")
-    yield {image.kind: image for image in images}
-    # Each run's bento version tag would keep its model layers alive; `test-…:latest` stays as the cache.
-    from images.engine import docker
-
-    for image in images:
-        docker("rmi", image.image, check=False)
+def built(image_builder):
+    """Both images with the model baked in (the model-less ones: tests/test_fleet.py)."""
+    return {kind: image_builder(kind) for kind in ("cpu", "gpu")}
 
 
 @pytest.fixture(scope="module")

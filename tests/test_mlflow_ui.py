@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.serving import free_port
+from langdetect_ops.processes import free_port
 from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, CHAMPION_ALIAS, REGISTERED_MODEL
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -45,42 +45,6 @@ CLOSE_MODAL = '[role="dialog"] button[aria-label="Close"]'
 
 
 # --- fixtures: the twin version, the tracking server, the browser ----------------------------------
-
-@pytest.fixture
-def twin(smoke_model):
-    """A second version of `langdetect` that shares the smoke model's weights, run and tags.
-
-    Identical tags (test_accuracy included) keep later `promote` calls in the session working, and a
-    distinct version number is what proves the export followed the alias rather than "version 1".
-    Teardown puts the session back as it was: the twin, its alias, its BentoML models and its serving pin go.
-    """
-    import bentoml
-    from bentoml.exceptions import NotFound
-    from mlflow.exceptions import MlflowException
-
-    from registry.bento_store import store_version
-    from registry.models import get_by_alias, registry_client
-    from service.pin import pin_path
-
-    client = registry_client()
-    original = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
-    previous = get_by_alias(client, CHAMPION_ALIAS, required=False)
-    pinned = pin_path().read_bytes() if pin_path().is_file() else None
-    version = client.create_model_version(REGISTERED_MODEL, source=original.source, run_id=original.run_id,
-                                          tags=original.tags)
-    yield version
-    if pinned is not None:  # the export below pins the twin; the session's servers serve the smoke model
-        pin_path().write_bytes(pinned)
-    client.delete_model_version(REGISTERED_MODEL, version.version)  # drops its aliases too
-    if previous is not None:
-        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, previous.version)
-    else:  # the browser may have put it elsewhere when the test failed
-        with contextlib.suppress(MlflowException):
-            client.delete_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-    for name in (BENTO_ONNX_MODEL, BENTO_TORCH_MODEL):  # else the twin's would be `:latest` for the services
-        with contextlib.suppress(NotFound):  # nothing exported (the test failed before the export)
-            bentoml.models.delete(f"{name}:{store_version(str(version.version), version.run_id)}")
-
 
 @pytest.fixture
 def mlflow_ui(smoke_model, tmp_path):
