@@ -56,6 +56,34 @@ UNNEEDED = ("usr/share/man/*", "usr/share/info/*", "usr/share/locale/*", "usr/sh
             "usr/lib/python3.11/**/__pycache__")
 
 
+# Programs no image step or serving process runs (disk, mount, terminal and package tools), by package;
+# their files are read from dpkg's lists before slim() drops those lists. Shells, coreutils, findutils,
+# grep, sed, passwd (groupadd/useradd for BentoML's Dockerfile) and libc-bin (ldd, ldconfig) stay.
+UNUSED_PACKAGES = ("util-linux", "util-linux-extra", "e2fsprogs", "mount", "tar", "diffutils", "gpgv", "openssl",
+                   "bsdutils", "sysvinit-utils", "ncurses-bin", "hostname", "logsave", "login", "libpam-modules",
+                   "libpam-modules-bin", "libpam-runtime", "bash-completion", "debianutils-extra", "init-system-helpers",
+                   "adduser", "gzip")
+# Standard-library parts serving never imports: GUIs, IDEs, 2to3, test and demo extension modules, and
+# the C modules that only they need (their libraries then fall out of the link closure below).
+UNUSED_STDLIB = ("usr/lib/python3.11/idlelib", "usr/lib/python3.11/tkinter", "usr/lib/python3.11/turtledemo",
+                 "usr/lib/python3.11/lib2to3", "usr/lib/python3.11/ensurepip", "usr/lib/python3.11/curses",
+                 "usr/lib/python3.11/dbm", "usr/lib/python3.11/distutils", "usr/lib/python3.11/turtle.py",
+                 "usr/lib/python3.11/lib-dynload/_test*", "usr/lib/python3.11/lib-dynload/_ctypes_test*",
+                 "usr/lib/python3.11/lib-dynload/xxlimited*", "usr/lib/python3.11/lib-dynload/_xx*",
+                 "usr/lib/python3.11/lib-dynload/_curses*", "usr/lib/python3.11/lib-dynload/_dbm*",
+                 "usr/lib/python3.11/lib-dynload/_gdbm*", "usr/lib/python3.11/lib-dynload/nis.*",
+                 "usr/lib/python3.11/lib-dynload/readline.*", "usr/lib/python3.11/lib-dynload/ossaudiodev*",
+                 "usr/share/bash-completion", "usr/share/keyrings", "usr/share/gcc", "usr/share/gdb",
+                 "usr/lib/x86_64-linux-gnu/security", "usr/lib/x86_64-linux-gnu/krb5",
+                 "usr/lib/x86_64-linux-gnu/e2fsprogs", "usr/lib/x86_64-linux-gnu/engines-3", "etc/pam.d")
+LIB_DIR = "usr/lib/x86_64-linux-gnu"
+# What manylinux wheels (onnxruntime, numpy, tokenizers, pydantic-core...) may link without bundling, plus
+# what glibc loads by name at run time, and the program interpreter (PT_INTERP, not a DT_NEEDED entry).
+WHEEL_RUNTIME = ("libc.so.6", "libm.so.6", "libmvec.so.1", "libdl.so.2", "librt.so.1", "libpthread.so.0",
+                 "libutil.so.1", "libresolv.so.2", "libcrypt.so.1", "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1",
+                 "libnss_files.so.2", "libnss_dns.so.2", "libanl.so.1", "ld-linux-x86-64.so.2")
+
+
 @dataclass
 class BaseImages:
     base: str
@@ -98,7 +126,10 @@ def build_base_image(tag: str, extra_ca_dir: Path | None = None) -> None:
         apply_security_updates(root)
         if extra_ca_dir is not None:
             add_ca_certificates(root, extra_ca_dir)
+        remove_packages_files(root, UNUSED_PACKAGES)
         slim(root)
+        remove(root, UNUSED_STDLIB)
+        keep_linked_libraries_only(root)
         import_rootfs(root, tag)
 
 
@@ -134,13 +165,68 @@ def add_ca_certificates(root: Path, ca_dir: Path) -> None:
     chroot(root, "update-ca-certificates")
 
 
-def slim(root: Path) -> None:
-    for relative in UNNEEDED:
+def remove(root: Path, patterns) -> None:
+    for relative in patterns:
         for path in list(root.glob(relative)):  # listed first: removing while globbing skips entries
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             elif path.exists() or path.is_symlink():
                 path.unlink()
+
+
+def remove_packages_files(root: Path, packages) -> None:
+    """The files (not directories) that dpkg lists for `packages`, except shared libraries: whether a
+    library stays is decided by what still links it (keep_linked_libraries_only)."""
+    for package in packages:
+        listing = root / "var/lib/dpkg/info" / f"{package}.list"
+        if not listing.exists():
+            listing = next(iter((root / "var/lib/dpkg/info").glob(f"{package}:*.list")), listing)
+        if not listing.exists():
+            continue
+        for line in listing.read_text().splitlines():
+            path = root / line.lstrip("/")
+            if ".so" in path.name or path.is_dir():  # is_dir follows links: /bin, /lib, /sbin point into /usr
+                continue
+            if path.is_symlink() or path.exists():
+                path.unlink()
+
+
+def elf_needed(path: Path) -> list[str]:
+    """DT_NEEDED entries of an ELF file (host binutils' readelf); [] for anything else."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"\x7fELF":
+                return []
+    except OSError:
+        return []
+    out = subprocess.run(["readelf", "-d", "--wide", str(path)], capture_output=True, text=True).stdout
+    return [line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line]
+
+
+def keep_linked_libraries_only(root: Path) -> None:
+    """Removes every shared library in /usr/lib/x86_64-linux-gnu that no remaining program, Python
+    extension module or kept library links (transitively), except WHEEL_RUNTIME. Needs `readelf`."""
+    if shutil.which("readelf") is None:
+        raise UserError("readelf is missing (apt-get install binutils): the base image build needs it")
+    libdir = root / LIB_DIR
+    libraries = {p.name: p for p in libdir.iterdir() if ".so" in p.name and (p.is_file() or p.is_symlink())}
+    roots = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and p.parent != libdir
+             and not str(p).startswith(str(root / "proc"))]
+    wanted, queue = set(), [*WHEEL_RUNTIME, *(n for p in roots for n in elf_needed(p))]
+    while queue:
+        name = queue.pop()
+        if name in wanted or name not in libraries:
+            continue
+        wanted.add(name)
+        queue.extend(elf_needed(libraries[name].resolve()))
+    keep = wanted | {libraries[n].resolve().name for n in wanted}
+    for name, path in libraries.items():
+        if name not in keep:
+            path.unlink()
+
+
+def slim(root: Path) -> None:
+    remove(root, UNNEEDED)
     docs = root / "usr/share/doc"
     for path in sorted(docs.rglob("*"), reverse=True):  # files first, then the emptied folders
         if path.is_dir() and not path.is_symlink():

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: set-up (plus Chromium and the Docker engine), then every test.
+# The test command: set-up (plus Chromium, the Docker engine and the fleet tools), then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
 scripts/install-docker.sh   # Docker engine for the container tests (Debian's docker.io, dockerd)
+scripts/install-fleet-tools.sh   # podman, kubectl, docker-registry for the k8s tests
 exec .venv/bin/python -m pytest "$@"

@@ -19,7 +19,7 @@ from images.report import SITE_PACKAGES
 from langdetect_ops.config import LANGUAGES
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
-MAX_CPU_IMAGE_BYTES = 350e6
+MAX_CPU_IMAGE_BYTES = 230e6  # loose: the diet targets 200 MB (langdetect bench measures it)
 MAX_CPU_TO_GPU_RATIO = 1 / 10
 TRAINING_STACK = ("torch", "transformers", "mlflow")
 BUILD_TOOLS = ("gcc", "cc", "g++", "make", "git", "uv", "pip")
@@ -115,16 +115,16 @@ def test_cpu_image_serves_without_training_stack_or_build_tools(built):
 
 
 def test_cpu_image_has_bytecode_for_what_serving_imports_only(built):
-    """images/warm_bytecode.py serves the bento once at build time: bytecode exists for the modules
-    on the serving path (the venv is root-owned, so none could be written at run time) and not for
-    installed modules serving never imports."""
+    """images/warm_bytecode.py serves the bento once at build time: the modules on the serving path ship
+    as bytecode only (the venv is root-owned, so none could be written at run time), installed modules
+    serving never imports keep their sources and get no bytecode."""
     listing = run_in(built["cpu"].image, "sh", "-c",
-                     f"ls {SITE_PACKAGES}/onnxruntime/capi/__pycache__ "
-                     f"{SITE_PACKAGES}/bentoml/_internal/frameworks/__pycache__ "
-                     f"src/service/__pycache__ 2>&1; true").stdout
-    assert "onnxruntime_inference_collection.cpython-311.pyc" in listing, listing
+                     f"ls {SITE_PACKAGES}/onnxruntime/capi/ {SITE_PACKAGES}/bentoml/_internal/frameworks/ "
+                     f"{SITE_PACKAGES}/bentoml/_internal/frameworks/__pycache__ src/service/__pycache__ 2>&1; true").stdout
+    assert "onnxruntime_inference_collection.pyc" in listing, listing
+    assert "onnxruntime_inference_collection.py\n" not in listing, "an imported module kept its source"
     assert "inference.cpython-311.pyc" in listing and "cpu_service.cpython-311.pyc" in listing, listing
-    assert "sklearn.cpython-311.pyc" not in listing, listing
+    assert "keras.py\n" in listing and "keras.cpython-311.pyc" not in listing and "keras.pyc" not in listing
     c_api = run_in(built["cpu"].image, "sh", "-c",
                    f"ls {SITE_PACKAGES}/onnxruntime/capi/ | grep -c '^libonnxruntime.so'; true")
     assert c_api.stdout.strip() == "0", "onnxruntime's C-API library (unused by Python) is in the image"
