@@ -14,7 +14,8 @@ from pathlib import Path
 from bench import attempt
 from bench.serving import LoadPlan, free_port, load_suite, niceness, process_tree_rss, wait_for_ready
 
-KINDS = ("cpu", "gpu")
+KINDS = ("cpu", "gpu", "cpu-modelless", "gpu-modelless")
+STARTED = ("cpu", "gpu")  # cold starts: a model-less image starts only beside a fetched bundle (bench/fleet.py)
 NOT_BUILT = "image not built: run `langdetect images build` (or `langdetect bench --build-images`)"
 
 
@@ -81,8 +82,8 @@ def image_facts(image: str, previous: dict | None, measure_compressed: bool) -> 
     info = inspect_image(image)
     facts = {"image": image, "present": True, "id": info["Id"], "size": int(info["Size"]),
              "labels": info["Config"].get("Labels") or {},
-             "largest_layers": [{"size": layer.size, "created_by": layer.created_by}
-                                for layer in sorted(layers(image), key=lambda la: -la.size)[:3]]}
+             "layers": [{"size": layer.size, "step": layer_step(layer.created_by)}
+                        for layer in layers(image) if layer.size > 0]}
     if previous and previous.get("id") == info["Id"] and previous.get("compressed"):
         facts["compressed"], facts["compressed_note"] = previous["compressed"], "reused: same image id"
     elif measure_compressed:
@@ -90,6 +91,18 @@ def image_facts(image: str, previous: dict | None, measure_compressed: bool) -> 
     else:
         facts["compressed_note"] = "not measured in --quick (`docker save` and gzip take minutes)"
     return facts
+
+
+def layer_step(created_by: str) -> str:
+    """What a layer of images/bento.Dockerfile.j2 holds, named for the size report."""
+    if not created_by.strip():
+        return "base (langdetect images base)"
+    for marker, step in (("/app/.venv", "runtime venv (bytecode for what serving imports)"),
+                         ("stdlib-bytecode", "standard library bytecode"), ("COPY . ./", "bento: code and model"),
+                         ("compileall", "bento code bytecode"), ("BENTO_USER", "BentoML's user and folders")):
+        if marker in created_by:
+            return step
+    return created_by.strip()[:60]
 
 
 def cold_starts(image: str, runs: int) -> dict:
@@ -152,9 +165,10 @@ def measure_fuzz(image: str, max_examples: int) -> dict:
 
 
 def measure_images(texts: list[str], plan: LoadPlan, cold_runs: int, previous: dict, quick: bool,
-                   build_dir: Path | None = None, fault_runs: int = 3, fuzz_examples: int = 200) -> dict:
-    """Sizes and cold starts of both images (built first when `build_dir` is given: the build logs go
-    there), and the CPU image under the load plan."""
+                   build_dir: Path | None = None, fault_runs: int = 3, fuzz_examples: int = 200,
+                   log_dir: Path = Path("reports/bench")) -> dict:
+    """Sizes of every image and cold starts of the baked ones (built first when `build_dir` is given: the
+    build logs go there), the CPU image under the load plan, and the fleet path (bench/fleet.py)."""
     from images.engine import engine_problem_after_setup
 
     problem = engine_problem_after_setup()
@@ -168,18 +182,22 @@ def measure_images(texts: list[str], plan: LoadPlan, cold_runs: int, previous: d
     results: dict = {"available": True, "images": {}}
     for kind, image in images.items():
         facts = image_facts(image, previous.get("images", {}).get(kind), measure_compressed=not quick)
-        if facts["present"]:
+        if facts["present"] and kind in STARTED:
             facts.update(attempt(cold_starts, image, cold_runs))
         results["images"][kind] = facts
     if results["images"]["cpu"]["present"]:
         results["cpu_serving"] = attempt(measure_container_load, images["cpu"], texts, plan)
         results["faults"] = attempt(measure_faults, images["cpu"], fault_runs)
         results["fuzz"] = attempt(measure_fuzz, images["cpu"], fuzz_examples)
+    from bench.fleet import measure_fleet
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    results["fleet"] = attempt(measure_fleet, results["images"], log_dir.resolve(), quick)
     return results
 
 
 def build_images(log_dir: Path) -> None:
     from images.build import build_images as build
 
-    for image in build(["cpu", "gpu"], log_dir=log_dir):
+    for image in build(list(KINDS), log_dir=log_dir):
         print(f"  built {image.image}: {image.size_bytes / 1e6:,.0f} MB", flush=True)

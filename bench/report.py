@@ -17,7 +17,7 @@ UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")  # a | inside a cell ends the cell unl
 def render(results: dict, charts: dict[str, str], chart_dir: str) -> str:
     sections = [header(results), targets_section(results), meaning_section(results, charts, chart_dir),
                 setup_section(results), accuracy_section(results), speed_section(results),
-                serving_section(results), images_section(results), reproduce_section(results)]
+                serving_section(results), images_section(results), fleet_section(results), reproduce_section(results)]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
@@ -361,7 +361,57 @@ def images_section(results: dict) -> str:
                   "model (MLflow version, run)"], rows, "lrrrl")
     return "\n\n".join(p for p in ["## Images", "Sizes as in `langdetect images report`; containers run with "
                                    "`--network host` on a free port (BENTOML_PORT); a GPU image runs on CPU here.",
-                                   body, "\n".join(notes)] if p)
+                                   body, "\n".join(notes), layers_table(containers["images"])] if p)
+
+
+def layers_table(images: dict) -> str:
+    """Each build step's layer, per image: where the bytes are (images/bento.Dockerfile.j2)."""
+    kinds = [k for k, i in images.items() if i.get("present") and i.get("layers")]
+    if not kinds:
+        return ""
+    steps = list(dict.fromkeys(layer["step"] for k in kinds for layer in images[k]["layers"]))
+    rows = [[step, *[_mb(sum(la["size"] for la in images[k]["layers"] if la["step"] == step)) for k in kinds]]
+            for step in steps]
+    return "### Layers, by build step\n\n" + table(["step", *[f"`{k}`" for k in kinds]], rows)
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:,.1f} MB" if size else "–"
+
+
+def fleet_section(results: dict) -> str:
+    fleet = results.get("containers", {}).get("fleet")
+    if not fleet:
+        return ""
+    if "error" in fleet:
+        return "## Fleet: the model outside the image\n\n" + error_line(fleet)
+    parts = ["## Fleet: the model outside the image",
+             f"`langdetect mlflow-server` (basic auth, artifact proxy) over this store; @champion is version "
+             f"{fleet.get('champion_version', '?')}. Pulls go into an empty podman store (nothing cached), from "
+             f"Debian's docker-registry on 127.0.0.1."]
+    fetch = fleet.get("fetch") or {}
+    if "median_s" in fetch:
+        parts.append(f"**fetch-model**: {fetch['bytes'] / MB:.1f} MB in {fetch['median_s']:.2f} s median, "
+                     f"{fetch['max_s']:.2f} s worst of {len(fetch['seconds'])} ({fetch['note']}).")
+    elif fetch:
+        parts.append("**fetch-model**: " + error_line(fetch))
+    pulls = fleet.get("registry") or {}
+    if "error" in pulls:
+        parts.append("**registry**: " + error_line(pulls))
+    elif pulls:
+        images = results.get("containers", {}).get("images", {})
+        rows = [[f"`{p['image']}`", _mb(images.get(kind, {}).get("size", 0)),
+                 _mb(images.get(kind, {}).get("compressed", 0)), f"{p['push_s']:.1f} s", f"{p['pull_s']:.1f} s"]
+                for kind, p in pulls.items()]
+        parts.append(table(["image", "uncompressed", "compressed", "push", "cold pull"], rows))
+    restart = fleet.get("restart") or {}
+    if "served_version" in restart:
+        parts.append(f"**pod** (`podman kube play` of the CPU overlay): ready {restart['play_to_ready_s']:.1f} s after "
+                     f"the play, {restart['restart_to_ready_s']:.1f} s after a restart, serving version "
+                     f"{restart['served_version']}; no image is built on the way.")
+    elif restart:
+        parts.append("**pod**: " + error_line(restart))
+    return "\n\n".join(parts)
 
 
 def reproduce_section(results: dict) -> str:

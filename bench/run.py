@@ -102,7 +102,9 @@ def meta(options: BenchOptions) -> dict:
 def setup(model, peer_packages: list[str]) -> dict:
     from bench.environment import STACK, machine, versions
 
-    return {"machine": machine(), "versions": versions([*STACK, *peer_packages]), "model": model.as_dict()}
+    bundle = sum(p.stat().st_size for p in (model.export_dir / "onnx").iterdir() if p.is_file())
+    return {"machine": machine(), "versions": versions([*STACK, *peer_packages]),
+            "model": {**model.as_dict(), "onnx_bundle_bytes": bundle}}
 
 
 def our_detectors(model):
@@ -179,7 +181,7 @@ def containers(texts: list[str], budget: Budget, options: BenchOptions) -> dict:
     previous = previous_results(options.assets / "results.json").get("containers", {})
     return measure_images(texts, budget.plan, budget.cold_starts, previous, options.quick,
                           build_dir=options.logs if options.build_images else None, fault_runs=budget.fault_runs,
-                          fuzz_examples=budget.fuzz_examples)
+                          fuzz_examples=budget.fuzz_examples, log_dir=options.logs)
 
 
 def previous_results(path: Path) -> dict:

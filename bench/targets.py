@@ -15,6 +15,10 @@ MAX_RSS_MB = 300
 MAX_COLD_START_S = 1.0
 MAX_RECOVERY_S = 5
 MAX_CPU_TO_GPU = 1 / 20
+MAX_CPU_IMAGE_MB, MAX_CPU_IMAGE_COMPRESSED_MB = 200, 80
+MAX_FETCH_S = 3.0
+MIN_PULL_SPEEDUP = 20
+MODELLESS_SLACK_MB = 3  # model-less = baked - model, give or take the bytecode of the request path
 PASS, MISS, NOT_MEASURED = "PASS", "MISS", "NOT MEASURED"
 
 
@@ -31,7 +35,70 @@ def verdict(name: str, goal: str, passed: bool, measured: str, reason: str, stal
 def evaluate(results: dict) -> list[dict]:
     return [*accuracy_targets(results.get("accuracy", {})), *serving_targets(results), batch_share_target(results),
             rss_target(results), cold_start_target(results), recovery_target(results), drain_target(results),
-            fuzz_target(results), size_ratio_target(results)]
+            fuzz_target(results), size_ratio_target(results), *diet_targets(results), modelless_target(results),
+            fetch_target(results), pull_target(results), restart_target(results)]
+
+
+def fleet(results: dict) -> dict:
+    return results.get("containers", {}).get("fleet") or {}
+
+
+def diet_targets(results: dict) -> list[dict]:
+    cpu = results.get("containers", {}).get("images", {}).get("cpu", {})
+    name, goal = "baked CPU image size", f"<= {MAX_CPU_IMAGE_MB} MB, <= {MAX_CPU_IMAGE_COMPRESSED_MB} MB compressed"
+    if not cpu.get("present") or not cpu.get("compressed"):
+        return [target(name, goal, NOT_MEASURED, reason=cpu.get("reason") or cpu.get("compressed_note") or
+                       why_not_measured(results))]
+    size, packed = cpu["size"] / 1e6, cpu["compressed"] / 1e6
+    return [verdict(name, goal, size <= MAX_CPU_IMAGE_MB and packed <= MAX_CPU_IMAGE_COMPRESSED_MB,
+                    f"{size:,.1f} MB, {packed:,.1f} MB compressed",
+                    "see the layers in the Images section", stale_image(results))]
+
+
+def modelless_target(results: dict) -> dict:
+    images = results.get("containers", {}).get("images", {})
+    cpu, bare = images.get("cpu", {}), images.get("cpu-modelless", {})
+    model = results.get("model", {}).get("onnx_bundle_bytes")
+    name, goal = "model-less CPU image", "the baked size minus the model"
+    if not (cpu.get("present") and bare.get("present") and model):
+        return target(name, goal, NOT_MEASURED, reason=bare.get("reason") or cpu.get("reason") or "no model size")
+    expected = (cpu["size"] - model) / 1e6
+    return verdict(name, goal, abs(bare["size"] / 1e6 - expected) <= MODELLESS_SLACK_MB,
+                   f"{bare['size'] / 1e6:,.1f} MB vs {cpu['size'] / 1e6:,.1f} - {model / 1e6:.1f} = {expected:,.1f} MB",
+                   f"more than {MODELLESS_SLACK_MB} MB apart", stale_image(results))
+
+
+def fetch_target(results: dict) -> dict:
+    name, goal = "fetch-model on loopback (worst of the runs)", f"<= {MAX_FETCH_S:.0f} s"
+    fetch = fleet(results).get("fetch") or {}
+    if "max_s" not in fetch:
+        return target(name, goal, NOT_MEASURED, reason=fetch.get("error") or fleet(results).get("error")
+                      or why_not_measured(results))
+    return verdict(name, goal, fetch["max_s"] <= MAX_FETCH_S,
+                   f"{fetch['max_s']:.2f} s ({fetch['bytes'] / 1e6:.1f} MB, median {fetch['median_s']:.2f} s)",
+                   "slower than the target")
+
+
+def pull_target(results: dict) -> dict:
+    name, goal = "cold pull, CPU vs GPU image", f"CPU >= {MIN_PULL_SPEEDUP}x faster"
+    pulls = fleet(results).get("registry") or {}
+    if "cpu" not in pulls or "gpu" not in pulls:
+        return target(name, goal, NOT_MEASURED, reason=pulls.get("error") or "both images were not pulled")
+    speedup = pulls["gpu"]["pull_s"] / pulls["cpu"]["pull_s"]
+    return verdict(name, goal, speedup >= MIN_PULL_SPEEDUP,
+                   f"{speedup:.1f}x: CPU {pulls['cpu']['pull_s']:.1f} s, GPU {pulls['gpu']['pull_s']:.1f} s",
+                   "loopback pulls are bound by unpacking, not by the network")
+
+
+def restart_target(results: dict) -> dict:
+    name, goal = "a pod restart serves @champion, no image built", "the champion's version"
+    restart, version = fleet(results).get("restart") or {}, fleet(results).get("champion_version")
+    if "served_version" not in restart:
+        return target(name, goal, NOT_MEASURED, reason=restart.get("error") or fleet(results).get("error")
+                      or "not measured")
+    return verdict(name, goal, restart["served_version"] == version,
+                   f"version {restart['served_version']}, ready {restart['restart_to_ready_s']:.1f} s after the "
+                   f"restart", f"served version {restart['served_version']}, champion {version}")
 
 
 def accuracy_targets(accuracy: dict) -> list[dict]:
@@ -218,14 +285,9 @@ def size_ratio_target(results: dict) -> dict:
     measured = f"1/{gpu['size'] / cpu['size']:.1f}: {cpu['size'] / 1e6:,.0f} MB vs {gpu['size'] / 1e6:,.0f} MB"
     if cpu.get("compressed") and gpu.get("compressed"):
         measured += f" (compressed 1/{gpu['compressed'] / cpu['compressed']:.1f})"
-    layers = "; ".join(f"{layer['size'] / 1e6:,.0f} MB {step(layer['created_by'])}"
-                       for layer in cpu.get("largest_layers", []) if layer["size"] >= 1e6)
+    layers = "; ".join(f"{layer['size'] / 1e6:,.0f} MB {layer['step']}"
+                       for layer in sorted(cpu.get("layers", []), key=lambda la: -la["size"])[:3])
     return verdict(name, goal, cpu["size"] <= MAX_CPU_TO_GPU * gpu["size"], measured,
                    f"the CPU image would have to be at most {MAX_CPU_TO_GPU * gpu['size'] / 1e6:,.0f} MB; "
                    f"its largest layers: {layers}")
 
-
-def step(created_by: str) -> str:
-    from images.report import short_command
-
-    return f"({short_command(created_by, width=60)})"

@@ -99,7 +99,8 @@ def wrk(concurrency: int, rps: float, p99: float, errors: int = 0) -> dict:
 
 def fake_results(ours: float = 0.99, p99: float = 20.0, batch_rps: float = 30.0, cold: float = 0.8,
                  cpu_mb: float = 200.0, rss: float = 250.0, recovery: float = 1.5, lost: int = 0,
-                 server_errors: int = 0, rps: float = 1200.0) -> dict:
+                 server_errors: int = 0, rps: float = 1200.0, fetch_s: float = 0.8, gpu_pull_s: float = 60.0,
+                 served: str = "2", modelless_mb: float | None = None) -> dict:
     detectors = {
         "ours int8 ONNX": {"kind": "ours", "package": "langdetect-ops", "version": "v2", "note": "",
                            "scores": scores(ours, {"de": ours, "es": ours})},
@@ -110,8 +111,15 @@ def fake_results(ours: float = 0.99, p99: float = 20.0, batch_rps: float = 30.0,
     wrk_runs = [wrk(1, 900.0, p99 / 8), wrk(16, rps, p99), wrk(64, rps, p99 * 3, errors=0)]
     images = {"cpu": {"image": "langdetect-cpu:latest", "present": True, "size": cpu_mb * 1e6,
                       "compressed": cpu_mb * 4e5, "cold_start_s": [cold] * 3, "cold_start_median_s": cold,
-                      "labels": {}, "largest_layers": [{"size": 1.5e8, "created_by": "/bin/sh -c uv sync"}]},
-              "gpu": {"image": "langdetect-gpu:latest", "present": True, "size": 5e9, "compressed": 3e9}}
+                      "labels": {}, "layers": [{"size": 1.5e8, "step": "runtime venv"}]},
+              "gpu": {"image": "langdetect-gpu:latest", "present": True, "size": 5e9, "compressed": 3e9},
+              "cpu-modelless": {"image": "langdetect-cpu-modelless:latest", "present": True,
+                                "size": (cpu_mb - 6 if modelless_mb is None else modelless_mb) * 1e6}}
+    fleet = {"champion_version": "2",
+             "fetch": {"seconds": [fetch_s] * 5, "median_s": fetch_s, "max_s": fetch_s, "bytes": 6e6, "note": "n"},
+             "registry": {kind: {"image": f"langdetect-{kind}:latest", "push_s": 1.0, "pull_s": pull,
+                                 "pulled_bytes": 1e8} for kind, pull in (("cpu", 1.0), ("gpu", gpu_pull_s))},
+             "restart": {"play_to_ready_s": 3.0, "restart_to_ready_s": 3.0, "served_version": served, "note": "n"}}
     drains = [{"concurrency": 16, "answered": 2000, "refused": 16, "failed": 0, "lost": lost, "stop_to_exit_s": 1.0,
                "exit_code": 0, "lost_kinds": {}}]
     return {"meta": {"command": "langdetect bench --quick", "quick": True, "date": "2026-11-22", "seconds": 60.0,
@@ -121,7 +129,8 @@ def fake_results(ours: float = 0.99, p99: float = 20.0, batch_rps: float = 30.0,
                          "unavailable": [{"name": "cld3", "package": "cld3-py", "reason": "not installed"}]},
             "speed": {"texts": 10, "repeats": 1, "detectors": {"ours int8 ONNX": {"single_thread": 900.0,
                                                                                    "all_cores": 1500.0}}},
-            "containers": {"available": True, "images": images,
+            "model": {"version": "2", "onnx_bundle_bytes": 6e6},
+            "containers": {"available": True, "images": images, "fleet": fleet,
                            "cpu_serving": {"runs": runs, "wrk": wrk_runs, "rss_idle_mb": rss - 20, "rss_peak_mb": rss},
                            "faults": {"recovery": [{"killed_pid": 7, "recovery_s": recovery}],
                                       "recovery_max_s": recovery, "drain": drains, "lost_total": lost,
@@ -141,7 +150,8 @@ def test_targets_pass_when_every_goal_is_met():
 
 def test_targets_miss_with_a_reason_that_names_the_numbers():
     targets = {t["name"]: t for t in evaluate(fake_results(ours=0.95, p99=80, batch_rps=10, cold=4, cpu_mb=400,
-                                                           rss=350, recovery=9, lost=2, server_errors=3, rps=500))}
+                                                           rss=350, recovery=9, lost=2, server_errors=3, rps=500,
+                                                           fetch_s=4.5, gpu_pull_s=10, served="1", modelless_mb=300))}
     missed = {name for name, t in targets.items() if t["status"] == MISS}
     assert missed == set(targets) - {"/detect errors at concurrency 64"}
     accuracy = targets[f"accuracy: {FULL}"]
@@ -155,6 +165,11 @@ def test_targets_miss_with_a_reason_that_names_the_numbers():
     assert targets["requests lost on docker stop at concurrency 16"]["measured"].startswith("2 lost")
     assert targets["5xx under a schema-driven fuzzer (schemathesis, CPU image)"]["measured"].startswith("3 in 600")
     assert all(t["reason"] for t in targets.values() if t["status"] == MISS)
+    assert targets["baked CPU image size"]["measured"] == "400.0 MB, 160.0 MB compressed"
+    assert targets["model-less CPU image"]["measured"] == "300.0 MB vs 400.0 - 6.0 = 394.0 MB"
+    assert targets["fetch-model on loopback (worst of the runs)"]["measured"].startswith("4.50 s")
+    assert targets["cold pull, CPU vs GPU image"]["measured"].startswith("10.0x")
+    assert "champion 2" in targets["a pod restart serves @champion, no image built"]["reason"]
 
 
 def test_targets_not_measured_without_docker_or_peers():

@@ -84,6 +84,23 @@ def test_modelless_image_carries_no_model(modelless, image_builder):
     assert modelless.size_bytes < baked.size_bytes, (modelless.size_bytes, baked.size_bytes)
 
 
+@pytest.mark.parametrize("kind", ["cpu-modelless", "gpu-modelless"])
+def test_modelless_bentos_declare_no_model_and_point_at_the_fetched_bundle(exported, kind, tmp_path):
+    """`bentoml build` alone (no image): what the model-less images are made from."""
+    import bentoml
+
+    from images.build import FLEET_MODEL_DIR, SPECS, build_bento
+
+    bento = bentoml.bentos.get(build_bento(SPECS[kind], tmp_path / "build.log"))
+    try:
+        assert bento.info.all_models == [], bento.info.all_models
+        envs = {env.name: env.value for env in bento.info.envs}
+        assert envs == {"LANGDETECT_MODEL_DIR": FLEET_MODEL_DIR}, envs
+        assert bento.tag.name == f"langdetect-{kind}"
+    finally:
+        bentoml.bentos.delete(str(bento.tag))
+
+
 def test_pod_fetches_the_champion_and_answers_like_the_baked_image(pod, exported, image_builder, texts):
     url = pod()
     lineage = info(url)
