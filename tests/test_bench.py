@@ -270,3 +270,16 @@ def test_readme_serving_block_is_rewritten_from_the_results(tmp_path):
     assert "concurrency 16 (`wrk -t1`): 1,200 requests/s" in text and "0 requests lost" in text
     (tmp_path / "other.md").write_text("no markers")
     assert not update_readme(tmp_path / "other.md", fake_results())
+
+
+def test_readme_fleet_block_is_rewritten_from_the_results(tmp_path):
+    from bench.readme import BEGIN, END, FLEET_BEGIN, FLEET_END, update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}\nx\n{END}\nmiddle\n{FLEET_BEGIN}\n255 MB typed by hand\n{FLEET_END}\nend\n")
+    assert update_readme(readme, fake_results())
+    text = readme.read_text()
+    assert "typed by hand" not in text and "\nmiddle\n" in text and text.endswith("end\n")
+    assert "- `langdetect-cpu:latest`: 200.0 MB, 80.0 MB compressed (runtime venv 150.0 MB)" in text
+    assert "fetch-model` on loopback: 6.0 MB in 0.80 s" in text and "cold pull 60.0 s" in text
+    assert "serving @champion = version 2" in text
