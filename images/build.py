@@ -160,6 +160,16 @@ def containerize(bento: str, image_tags: list[str], labels: dict[str, str], log:
     # BentoML copies the bento to a temp dir and then refuses to read its Dockerfile.template there
     # unless that dir lies under the working directory (bentoml 1.4.39), so run from the temp root.
     run_logged(cmd, log, cwd=Path(tempfile.gettempdir()).resolve())
+    trim_build_cache()
+
+
+def trim_build_cache() -> None:
+    """Each build leaves its `runtime-venv` stage in BuildKit's cache (5 GB for a GPU image); keep the cache
+    to a bound, least recently used first, so the uv download cache of the last builds stays."""
+    from images.engine import docker
+
+    keep = os.environ.get("LANGDETECT_BUILD_CACHE_KEEP", "12GB")
+    docker("builder", "prune", "-f", "--keep-storage", keep, check=False)
 
 
 def lineage_labels(bento_tag: str) -> dict[str, str]:

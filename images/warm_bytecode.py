@@ -170,7 +170,8 @@ def bento_envs() -> dict[str, str]:
 
 def warm() -> None:
     port = free_port()
-    env = {**bento_envs(), **os.environ, "BENTOML_DO_NOT_TRACK": "true"}
+    # PYTHONHASHSEED: marshal writes set constants in hash order, so bytecode is reproducible only with a fixed seed.
+    env = {**bento_envs(), **os.environ, "BENTOML_DO_NOT_TRACK": "true", "PYTHONHASHSEED": "0"}
     os.environ.update({k: v for k, v in env.items() if k not in os.environ})  # model_less() reads them
     if model_less():
         return warm_imports_only(port, env)
