@@ -43,14 +43,14 @@ class Deployed:
 
 def start_or_reuse_server(port: int) -> TrackingServer:
     """The MLflow server this command left running, if it still answers; else a new one, detached."""
-    server = TrackingServer(StoreLayout.from_tracking_uri(), STATE_DIR, port=port)
-    state = read_state()
-    if state.get("mlflow_pid") and state.get("mlflow_url") == server.url:
+    url, state = f"http://127.0.0.1:{port}", read_state()
+    if state.get("mlflow_pid") and state.get("mlflow_url") == url:
         try:
-            urllib.request.urlopen(f"{server.url}/health", timeout=2)
-            return server
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            return TrackingServer.attach(url, STATE_DIR)
         except OSError:
             pass
+    server = TrackingServer(StoreLayout.from_tracking_uri(), STATE_DIR, port=port)
     server.start()  # not stopped on return: `--down` does that
     write_state(mlflow_pid=server.proc.pid, mlflow_url=server.url)
     return server

@@ -70,7 +70,7 @@ class StoreLayout:
 class TrackingServer:
     """`mlflow server` in its own process group on loopback; a context manager that stops it."""
 
-    def __init__(self, store: StoreLayout, state_dir: Path = STATE_DIR, port: int | None = None,
+    def __init__(self, store: StoreLayout | None, state_dir: Path = STATE_DIR, port: int | None = None,
                  host: str = "127.0.0.1", log_path: Path | None = None):
         self.store, self.state_dir = store, Path(state_dir).resolve()
         self.host, self.port = host, port or free_port()
@@ -78,6 +78,13 @@ class TrackingServer:
         self.credentials = Credentials.load_or_create(self.state_dir / "credentials.json")
         self.log_path = log_path or self.state_dir / "server.log"
         self.proc: subprocess.Popen | None = None
+
+    @classmethod
+    def attach(cls, url: str, state_dir: Path = STATE_DIR) -> TrackingServer:
+        """A server started earlier (by `langdetect deploy local`), reached at `url` with the credentials
+        kept in `state_dir`; stop() leaves it running."""
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        return cls(None, state_dir, port=int(port), host=host)
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.store.backend_uri,
