@@ -7,7 +7,7 @@ PORT ?= $(or $(BENTOML_PORT),3000)
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: all setup corpus train promote export serve images bench ui test test-fast clean
+.PHONY: all setup corpus train promote export serve images deploy-local bench ui test test-fast clean
 
 all:  ## everything from a fresh clone to a servable model (= scripts/main.sh)
 	scripts/main.sh
@@ -35,6 +35,11 @@ images:  ## registry-free base, then the CPU and GPU images, then the size repor
 	$(BIN)/langdetect images base --extra-ca-certs
 	$(BIN)/langdetect images build
 	$(BIN)/langdetect images report
+
+deploy-local:  ## the fleet path on this machine: MLflow server (basic auth) + deploy/k8s played by podman
+	scripts/install-docker.sh
+	scripts/install-fleet-tools.sh
+	$(BIN)/langdetect deploy local
 
 bench:  ## BENCHMARKS.md + docs/bench/: accuracy vs peers, speed, serving, images (BENCH_ARGS=--quick: minutes)
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh clone: set-up, corpus, training, registration, promotion, export.
 # Honours MLFLOW_TRACKING_URI, BENTOML_HOME and BENTOML_PORT; PROFILE=smoke|default|full;
-# IMAGES=1 also builds the CPU and GPU images (Docker engine, registry-free base, size report).
+# IMAGES=1 also builds the CPU and GPU images, baked and model-less (Docker engine, registry-free base, size report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MLFLOW_DISABLE_TELEMETRY=true BENTOML_DO_NOT_TRACK=true
@@ -16,7 +16,7 @@ if [ "${IMAGES:-0}" = 1 ]; then
     # A TLS-intercepting proxy's CA (in /usr/local/share/ca-certificates) must be trusted in builds too.
     ca=$(ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1 && echo --extra-ca-certs || true)
     "$bin/langdetect" images base $ca                    # langdetect-base (debootstrap) + langdetect-uv
-    "$bin/langdetect" images build                       # langdetect-cpu / langdetect-gpu :latest
+    "$bin/langdetect" images build                       # langdetect-cpu / -gpu (+ -modelless) :latest
     "$bin/langdetect" images report                      # reports/images.md
 fi
 cat <<MSG
@@ -25,4 +25,6 @@ Done. Serve the pinned @champion (int8 ONNX and torch in one process) on port ${
     .venv/bin/bentoml serve service.service:LanguageDetector --port ${BENTOML_PORT:-3000}
 Open the MLflow UI on the same store:
     .venv/bin/mlflow ui --backend-store-uri ${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --workers 1
+Or run the fleet path here (MLflow server with auth, the Kubernetes manifests played by podman):
+    .venv/bin/langdetect deploy local
 MSG
