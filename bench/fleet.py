@@ -77,6 +77,9 @@ def measure_restart(server, image: dict) -> dict:
         return {"error": image.get("reason", "model-less CPU image not built")}
     target = podman.LocalTarget(server.url, free_port(), image["image"], pod_name="langdetect-bench",
                                 secret="langdetect-bench-reader")
+    from images.engine import docker
+
+    images_before = sorted(docker("images", "-q", "--no-trunc").stdout.split())
     with tempfile.TemporaryDirectory(prefix="bench-pod-") as tmp:
         manifest = Path(tmp) / "pod.yaml"
         try:
@@ -90,5 +93,7 @@ def measure_restart(server, image: dict) -> dict:
             podman.down(manifest)
             podman.podman("secret", "rm", target.secret, check=False)
     print(f"  pod: ready {plays[0]:.1f} s after play, {plays[1]:.1f} s after a restart", flush=True)
+    built = len(set(docker("images", "-q", "--no-trunc").stdout.split()) - set(images_before))
     return {"play_to_ready_s": plays[0], "restart_to_ready_s": plays[1], "served_version": served,
+            "images_built": built,
             "note": "podman kube play of the CPU overlay: the init container fetches, then the server starts"}

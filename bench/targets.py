@@ -91,14 +91,16 @@ def pull_target(results: dict) -> dict:
 
 
 def restart_target(results: dict) -> dict:
-    name, goal = "a pod restart serves @champion, no image built", "the champion's version"
+    name, goal = "a pod restart fetches @champion, no image built", "the champion's version, 0 images built"
     restart, version = fleet(results).get("restart") or {}, fleet(results).get("champion_version")
     if "served_version" not in restart:
         return target(name, goal, NOT_MEASURED, reason=restart.get("error") or fleet(results).get("error")
                       or "not measured")
-    return verdict(name, goal, restart["served_version"] == version,
+    built = restart.get("images_built", 0)
+    return verdict(name, goal, restart["served_version"] == version and built == 0,
                    f"version {restart['served_version']}, ready {restart['restart_to_ready_s']:.1f} s after the "
-                   f"restart", f"served version {restart['served_version']}, champion {version}")
+                   f"restart, {built} images built", f"served version {restart['served_version']}, champion "
+                   f"{version}, {built} images built")
 
 
 def accuracy_targets(accuracy: dict) -> list[dict]:

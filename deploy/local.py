@@ -50,6 +50,7 @@ def start_or_reuse_server(port: int) -> TrackingServer:
             return TrackingServer.attach(url, STATE_DIR)
         except OSError:
             pass
+    stop_server(state.get("mlflow_pid"))  # one started on another --mlflow-port: not left behind
     server = TrackingServer(StoreLayout.from_tracking_uri(), STATE_DIR, port=port)
     server.start()  # not stopped on return: `--down` does that
     write_state(mlflow_pid=server.proc.pid, mlflow_url=server.url)
@@ -91,7 +92,11 @@ def play(server: TrackingServer, image: str, port: int, alias: str, overlay: str
     podman.create_secret({"MLFLOW_TRACKING_USERNAME": READER,
                           "MLFLOW_TRACKING_PASSWORD": password or server.credentials.reader_password}, target.secret)
     podman.play(podman.local_manifest(podman.render(overlay), target), manifest)
-    return wait_http(f"http://127.0.0.1:{target.port}/readyz", lambda: True, 120, what="langdetect pod")
+    try:
+        return wait_http(f"http://127.0.0.1:{target.port}/readyz", lambda: podman.pod_running(target.pod_name), 120,
+                         what="langdetect pod")
+    except (RuntimeError, TimeoutError) as exc:
+        raise UserError(f"{exc}:\n{podman.pod_logs(target.pod_name)[-3000:]}") from None
 
 
 def served_version(url: str) -> str:
@@ -125,15 +130,25 @@ def down() -> list[str]:
     if MANIFEST.exists():
         podman.down(MANIFEST)
         stopped.append("pod")
-    state = read_state()
-    if pid := state.get("mlflow_pid"):
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            stopped.append(f"MLflow server (pid {pid})")
-        except ProcessLookupError:
-            pass
+    if stop_server(read_state().get("mlflow_pid")):
+        stopped.append("MLflow server")
     STATE_FILE.unlink(missing_ok=True)
     return stopped
+
+
+def stop_server(pid: int | None) -> bool:
+    """SIGTERM to the MLflow server this command started, if that pid still is one (pids get reused)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid else []
+    except OSError:
+        return False
+    if b"mlflow" not in b" ".join(command) or b"server" not in command:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def read_state() -> dict:

@@ -143,11 +143,14 @@ def down(path: Path) -> None:
         podman("kube", "down", str(path), check=False)
 
 
-def logs(pod_name: str, container: str) -> str:
-    result = podman("logs", f"{pod_name}-pod-{container}", check=False)
+
+
+def pod_running(pod_name: str) -> bool:
+    """Whether the pod `kube play` made of the Deployment still runs (podman names it NAME-pod-0)."""
+    result = podman("pod", "inspect", "--format", "{{.State}}", f"{pod_name}-pod-0", check=False)
+    return result.returncode == 0 and result.stdout.decode().strip() in ("Running", "Degraded")
+
+
+def pod_logs(pod_name: str) -> str:
+    result = podman("pod", "logs", f"{pod_name}-pod-0", check=False)
     return (result.stdout + result.stderr).decode(errors="replace")
-
-
-def container_state(pod_name: str, container: str) -> dict:
-    result = podman("inspect", "--format", "{{json .State}}", f"{pod_name}-pod-{container}", check=False)
-    return json.loads(result.stdout or b"{}") if result.returncode == 0 else {}

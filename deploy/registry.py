@@ -46,7 +46,13 @@ class LocalRegistry:
         self.log = open(self.root / "registry.log", "w")
         self.proc = subprocess.Popen([binary, "serve", str(config)], stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        wait_http(f"http://{self.address}/v2/", lambda: self.proc.poll() is None, 30, what="registry")
+        try:
+            wait_http(f"http://{self.address}/v2/", lambda: self.proc.poll() is None, 30, what="registry")
+        except BaseException as exc:
+            self.__exit__()
+            if isinstance(exc, (RuntimeError, TimeoutError)):
+                raise UserError(f"{exc}; log {self.root / 'registry.log'}") from None
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

@@ -113,8 +113,9 @@ def build_image(spec: ImageSpec, log_dir: Path | None) -> BuiltImage:
 def build_bento(spec: ImageSpec, log: Path | None) -> str:
     """`bentoml build` of the spec's bentofile with the pinned models; returns the bento tag."""
     extra = {"UV_OVERRIDE": str(REPO / spec.uv_overrides)} if spec.uv_overrides else {}
-    if spec.model_dir:  # the service module then declares no BentoModel: nothing to package
-        extra["LANGDETECT_MODEL_DIR"] = spec.model_dir
+    # With LANGDETECT_MODEL_DIR the service module declares no BentoModel: nothing to package. A baked
+    # build must not inherit one from the shell.
+    extra["LANGDETECT_MODEL_DIR"] = spec.model_dir or ""
     with tempfile.TemporaryDirectory() as tmp:
         bentofile = pinned_bentofile(spec, Path(tmp))
         result = subprocess.run([*BENTOML, "build", "-f", str(bentofile), "--output", "tag", str(REPO)],

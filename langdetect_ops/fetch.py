@@ -81,6 +81,9 @@ class Server:
         if not uri.startswith(("http://", "https://")):
             raise FetchError(f"the tracking URI must be an MLflow server (http:// or https://), got {uri!r}: "
                              "pass --tracking-uri or set MLFLOW_TRACKING_URI")
+        if urllib.parse.urlsplit(uri).username is not None:
+            raise FetchError("the tracking URI holds credentials; set MLFLOW_TRACKING_USERNAME and "
+                             "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) instead")
         return cls(uri.rstrip("/"), os.environ.get("MLFLOW_TRACKING_USERNAME") or None,
                    os.environ.get("MLFLOW_TRACKING_PASSWORD") or None,
                    os.environ.get("MLFLOW_TRACKING_TOKEN") or None, **options)
@@ -95,12 +98,13 @@ class Server:
 
     def open(self, path: str, query: dict[str, str] | None = None):
         """GET with bounded retries for what can heal (refused connections, timeouts, 5xx, 429); none
-        for what cannot (401/403: credentials, 404: unknown model), which fail at once."""
+        for what cannot (401/403: credentials, 404: unknown model), which fail at once. Redirects are not
+        followed: urllib would send the credentials to wherever they point."""
         url = self.uri + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
         request = urllib.request.Request(url, headers=self.headers())
         for attempt in range(1, self.attempts + 1):
             try:
-                return urllib.request.urlopen(request, timeout=self.timeout_s)
+                return NO_REDIRECTS.open(request, timeout=self.timeout_s)
             except urllib.error.HTTPError as exc:
                 detail = _error_detail(exc)
                 if exc.code == 401:
@@ -111,10 +115,13 @@ class Server:
                     raise AuthError(f"{self.uri}: this user may not read {path} (403): {detail}") from None
                 if exc.code == 404 or "RESOURCE_DOES_NOT_EXIST" in detail or "INVALID_PARAMETER" in detail:
                     raise NotFoundError(detail or f"{url}: not found") from None
+                if 300 <= exc.code < 400:
+                    raise FetchError(f"{url}: HTTP {exc.code} redirect to {exc.headers.get('Location')!r}; "
+                                     "point MLFLOW_TRACKING_URI at the server itself") from None
                 if exc.code < 500 and exc.code != 429:
                     raise FetchError(f"{url}: HTTP {exc.code}: {detail}") from None
                 problem = f"HTTP {exc.code}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
                 problem = str(getattr(exc, "reason", exc))
             if attempt == self.attempts:
                 raise UnreachableError(f"{self.uri} did not answer after {self.attempts} attempts "
@@ -126,7 +133,19 @@ class Server:
 
     def json(self, path: str, query: dict[str, str]) -> dict:
         with self.open(path, query) as response:
-            return json.loads(response.read())
+            body = response.read()
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise FetchError(f"{self.uri}{path} did not answer JSON: is this an MLflow tracking server?") from None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # urllib then raises HTTPError with the 3xx code
+
+
+NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:
@@ -166,7 +185,17 @@ def bundle_of(record: dict, runtime: str) -> tuple[str, dict[str, str]]:
     if BUNDLE_PATH_TAG not in tags or BUNDLE_SHA256_TAG not in tags:
         raise NotFoundError(f"version {record['version']} of {record['name']} has no serving bundle: run "
                             f"`langdetect export --version {record['version']}` against this tracking server")
-    hashes = json.loads(tags[BUNDLE_SHA256_TAG])
+    if tags.get("parity_passed") == "false":
+        raise NotFoundError(f"version {record['version']} failed the int8 parity gate at its last export: "
+                            "its bundle is not served")
+    try:
+        hashes = json.loads(tags[BUNDLE_SHA256_TAG])
+    except ValueError:
+        raise FetchError(f"version {record['version']}'s {BUNDLE_SHA256_TAG} tag is not JSON") from None
+    for path in hashes:
+        parts = path.split("/")
+        if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
+            raise IntegrityError(f"version {record['version']}'s bundle names a file outside it: {path!r}")
     wanted = {path: digest for path, digest in hashes.items() if path.startswith(RUNTIMES[runtime])}
     missing = [prefix for prefix in RUNTIMES[runtime] if not any(p.startswith(prefix) for p in wanted)]
     if missing:
@@ -190,8 +219,10 @@ def download(server: Server, artifact_path: str, relative: str, dest: Path, expe
     except NotFoundError:
         raise NotFoundError(f"{relative} is listed in the version's tags but missing from the artifact store "
                             f"({artifact_path})") from None
-    except (http.client.HTTPException, ConnectionError, TimeoutError, OSError) as exc:  # short or reset body
+    except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:  # a short or reset body
         raise IntegrityError(f"{relative}: the download was cut off after {size:,} bytes ({exc})") from None
+    except OSError as exc:  # this side: disk full, permissions
+        raise FetchError(f"cannot write {dest}: {exc}") from None
     if announced is not None and int(announced) != size:
         raise IntegrityError(f"{relative}: the download was cut off: {size:,} of {int(announced):,} bytes")
     if digest.hexdigest() != expected:
@@ -214,7 +245,8 @@ def fetch_model(server: Server, out: Path, alias: str | None = None, version: st
     try:
         total = sum(download(server, artifact_path, rel, staging / rel, digest) for rel, digest in hashes.items())
         manifest = {"name": name, "version": str(record["version"]), "alias": alias or "",
-                    "run_id": record.get("run_id", ""), "tracking_uri": server.uri, "artifact_path": artifact_path,
+                    "run_id": record.get("run_id", ""), "tracking_uri": server.uri,
+                    "artifact_path": artifact_path,
                     "runtime": runtime, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "sha256": hashes}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
@@ -226,21 +258,32 @@ def fetch_model(server: Server, out: Path, alias: str | None = None, version: st
 
 
 def install(staging: Path, out: Path) -> None:
-    """Renames within one directory: a reader sees the old bundle or the new one, never a mix."""
-    if out.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    """Renames within one directory, so OUT never holds a mix of two bundles: the complete new one
+    replaces it in one rename when OUT is new (a pod's emptyDir); an existing OUT is first renamed
+    aside (for that instant OUT is absent, never partial) and put back if the second rename fails."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    try:
         os.replace(out, retired / "bundle")
-        os.replace(staging, out)
+        try:
+            os.replace(staging, out)
+        except OSError:
+            os.replace(retired / "bundle", out)
+            raise
+    except OSError as exc:
+        raise FetchError(f"cannot install the bundle into {out}: {exc}") from None
+    finally:
         shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Defaults come from the environment, so that a pod's ConfigMap configures the init container."""
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--alias", help="registry alias, e.g. champion (default $LANGDETECT_MODEL_ALIAS)")
-    which.add_argument("--version", help="registered version number")
+    which.add_argument("--version", help="registered version number (default $LANGDETECT_MODEL_VERSION; "
+                                           "it wins over the alias, to keep a fleet on one version)")
     parser.add_argument("--out", type=Path, required=True, help="bundle directory to write (LANGDETECT_MODEL_DIR)")
     parser.add_argument("--name", default=os.environ.get("LANGDETECT_REGISTERED_MODEL", DEFAULT_MODEL),
                         help="registered model name (default $LANGDETECT_REGISTERED_MODEL, else langdetect)")
@@ -254,7 +297,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.alias and not args.version:
-        args.alias = os.environ.get("LANGDETECT_MODEL_ALIAS")
+        args.version = os.environ.get("LANGDETECT_MODEL_VERSION") or None
+        args.alias = None if args.version else os.environ.get("LANGDETECT_MODEL_ALIAS")
     try:
         server = Server.from_env(args.tracking_uri, attempts=args.attempts, backoff_s=args.backoff)
         fetched = fetch_model(server, args.out, args.alias, args.version, args.name, args.runtime)

@@ -17,6 +17,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -39,15 +40,21 @@ class Credentials:
 
     @classmethod
     def load_or_create(cls, path: Path) -> Credentials:
+        """The saved passwords win: MLflow sets the admin's password only when it creates the user, so a
+        new MLFLOW_AUTH_ADMIN_PASSWORD would not reach an existing user store (rotate it with MLflow's
+        update-password API instead). The environment seeds a new store."""
         saved = json.loads(path.read_text()) if path.exists() else {}
-        made = cls(admin_password=os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD") or saved.get("admin_password")
+        made = cls(admin_password=saved.get("admin_password") or os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD")
                    or secrets.token_urlsafe(18),
                    reader_password=saved.get("reader_password") or secrets.token_urlsafe(18),
-                   secret_key=os.environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY") or saved.get("secret_key")
+                   secret_key=saved.get("secret_key") or os.environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY")
                    or secrets.token_hex(32))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(made.__dict__, indent=1))
+        if made.__dict__ != saved:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as handle:  # created 0600
+                json.dump(made.__dict__, handle, indent=1)
+            os.replace(handle.name, path)
+        os.chmod(path, 0o600)
         return made
 
 
@@ -111,10 +118,18 @@ class TrackingServer:
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             wait_http(f"{self.url}/health", lambda: self.proc.poll() is None, timeout, what="MLflow server")
+            self.ensure_reader()
         except (RuntimeError, TimeoutError) as exc:
             self.stop()
             raise UserError(f"{exc}; log {self.log_path}:\n{self.log_path.read_text()[-2000:]}") from None
-        self.ensure_reader()
+        except urllib.error.HTTPError as exc:
+            self.stop()
+            raise UserError(f"the MLflow server refused the admin's credentials from "
+                            f"{self.state_dir / 'credentials.json'} (HTTP {exc.code}): its user store "
+                            f"({self.state_dir / 'basic_auth.db'}) was made with another password") from None
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -171,6 +186,10 @@ def serve_forever(port: int, host: str) -> int:
 
     server = TrackingServer(StoreLayout.from_tracking_uri(), port=port, host=host)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        server.start()  # stops what it started if interrupted
+    except KeyboardInterrupt:
+        return 130
     with server:
         print(f"MLflow server on {server.url} (store {server.store.backend_uri}, artifacts {server.store.artifacts})\n"
               f"users: {ADMIN} and {READER} (read-only); passwords in {server.state_dir / 'credentials.json'}\n"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -132,17 +133,26 @@ def _log_export(client, model_version, out: Path, torch_dir: Path, onnx_dir: Pat
     tags = {"export_run_id": run.info.run_id, "onnx_fp32_sha256": file_sha256(out / FP32_FILE),
             "onnx_int8_sha256": file_sha256(onnx_dir / INT8_FILE), "parity_agreement": f"{report.agreement:.6f}",
             "parity_passed": str(report.passed).lower(), **{k: str(v) for k, v in sizes.items()}}
-    if report.passed:
+    root = client.get_experiment(run.info.experiment_id).artifact_location
+    served_at = proxy_path(run.info.artifact_uri, root) if report.passed else None
+    if served_at is not None:
         bundle_sha256 = {f"{kind}/{name}": digest for kind, bundle in bundles
                          for name, digest in bundle_hashes(bundle).items()}
-        root = client.get_experiment(run.info.experiment_id).artifact_location
-        tags.update({BUNDLE_PATH_TAG: f"{proxy_path(run.info.artifact_uri, root)}/{SERVING_DIR}",
+        tags.update({BUNDLE_PATH_TAG: f"{served_at}/{SERVING_DIR}",
                      BUNDLE_SHA256_TAG: json.dumps(bundle_sha256, sort_keys=True)})
+    else:  # a failed gate, or a store no artifact proxy serves: no fetcher may take an older bundle for this one
+        for key in (BUNDLE_PATH_TAG, BUNDLE_SHA256_TAG):
+            if key in (model_version.tags or {}):
+                client.delete_model_version_tag(model_version.name, model_version.version, key)
+        if report.passed:
+            print(f"note: the export run's artifacts ({run.info.artifact_uri}) are not behind an MLflow artifact "
+                  "proxy, so `langdetect fetch-model` cannot fetch this version: export against "
+                  "`mlflow server --serve-artifacts` (or `langdetect mlflow-server`)", file=sys.stderr)
     for key, value in tags.items():
         client.set_model_version_tag(model_version.name, model_version.version, key, value)
 
 
-def proxy_path(artifact_uri: str, experiment_location: str) -> str:
+def proxy_path(artifact_uri: str, experiment_location: str) -> str | None:
     """Where a run's artifacts lie below a tracking server's artifact root, i.e. the path after
     /api/2.0/mlflow-artifacts/artifacts/ when the server runs with --serve-artifacts. A run created
     through such a server has an `mlflow-artifacts:` URI; a run of the embedded sqlite store lies under
@@ -153,6 +163,4 @@ def proxy_path(artifact_uri: str, experiment_location: str) -> str:
     root = urlparse(experiment_location).path.rstrip("/")
     if parsed.scheme in ("", "file") and root and parsed.path.startswith(root + "/"):
         return parsed.path[len(root) + 1:].strip("/")
-    raise UserError(f"run artifacts at {artifact_uri} cannot be served by a tracking server's artifact proxy: "
-                    "export against an `mlflow server --serve-artifacts` (MLFLOW_TRACKING_URI=http://...) or "
-                    "the embedded sqlite store")
+    return None  # s3://, gs://...: what the server's clients read directly, not through its proxy

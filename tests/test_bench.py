@@ -169,7 +169,7 @@ def test_targets_miss_with_a_reason_that_names_the_numbers():
     assert targets["model-less CPU image"]["measured"] == "300.0 MB vs 400.0 - 6.0 = 394.0 MB"
     assert targets["fetch-model on loopback (worst of the runs)"]["measured"].startswith("4.50 s")
     assert targets["cold pull, CPU vs GPU image"]["measured"].startswith("10.0x")
-    assert "champion 2" in targets["a pod restart serves @champion, no image built"]["reason"]
+    assert "champion 2" in targets["a pod restart fetches @champion, no image built"]["reason"]
 
 
 def test_targets_not_measured_without_docker_or_peers():

@@ -176,3 +176,57 @@ def test_server_needs_a_user_and_the_reader_cannot_write(tracking_server, export
                              {"name": REGISTERED_MODEL, "alias": "intruder", "version": exported.version},
                              user="langdetect-fetcher")
     assert write.value.code == 403
+
+
+class FakeRegistry(http.server.BaseHTTPRequestHandler):
+    """Answers the alias endpoint with the version record in `record`, and 404 for anything else."""
+
+    record: dict = {}
+
+    def do_GET(self):
+        body = json.dumps({"model_version": self.record}).encode()
+        self.send_response(200 if "registered-models/alias" in self.path else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def fetch_from_fake(record: dict, out: Path) -> subprocess.CompletedProcess:
+    handler = type("Handler", (FakeRegistry,), {"record": record})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return fetch(out, {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{server.server_address[1]}"},
+                     "--alias", CHAMPION_ALIAS)
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("name", ["onnx/../../escaped.onnx", "/etc/passwd", "onnx/./model.int8.onnx"])
+def test_a_bundle_naming_files_outside_it_is_refused(previous_bundle, name):
+    record = {"name": "langdetect", "version": "3", "tags": [
+        {"key": BUNDLE_PATH_TAG, "value": "r/artifacts/serving"},
+        {"key": BUNDLE_SHA256_TAG, "value": json.dumps({name: "0" * 64, "onnx/labels.json": "0" * 64})}]}
+    result = fetch_from_fake(record, previous_bundle)
+    assert result.returncode == 5 and "outside it" in result.stderr, result.stderr
+    assert_untouched(previous_bundle)
+    assert not (previous_bundle.parent.parent / "escaped.onnx").exists()
+
+
+def test_a_version_that_failed_the_parity_gate_is_not_fetched(previous_bundle):
+    record = {"name": "langdetect", "version": "4", "tags": [
+        {"key": "parity_passed", "value": "false"}, {"key": BUNDLE_PATH_TAG, "value": "r/artifacts/serving"},
+        {"key": BUNDLE_SHA256_TAG, "value": json.dumps({"onnx/model.int8.onnx": "0" * 64})}]}
+    result = fetch_from_fake(record, previous_bundle)
+    assert result.returncode == 2 and "failed the int8 parity gate" in result.stderr, result.stderr
+    assert_untouched(previous_bundle)
+
+
+def test_credentials_in_the_tracking_uri_are_refused(previous_bundle):
+    result = fetch(previous_bundle, {"MLFLOW_TRACKING_URI": "http://admin:secret@127.0.0.1:9/"}, "--alias", "x")
+    assert result.returncode == 1 and "holds credentials" in result.stderr
+    assert "secret" not in result.stderr + result.stdout
+    assert_untouched(previous_bundle)

@@ -75,10 +75,12 @@ def test_modelless_image_carries_no_model(modelless, image_builder):
     from images.engine import docker
 
     baked = image_builder("cpu")
-    listing = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", modelless.image, "-c",
-                     "ls /home/bentoml/bento/models 2>/dev/null; find / -name '*.onnx' -not -path '/proc/*'",
-                     check=False).stdout
-    assert ".onnx" not in listing, listing
+    found = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", modelless.image, "-c",
+                   "find / -xdev \\( -name '*.onnx' -o -name '*.safetensors' \\) -print 2>/dev/null; "
+                   "find /app/.venv -name onnxruntime -maxdepth 5 -print", check=False)
+    assert found.returncode == 0, found.stderr
+    assert "onnxruntime" in found.stdout, "the probe ran in the wrong place"
+    assert ".onnx" not in found.stdout and ".safetensors" not in found.stdout, found.stdout
     assert not any(key.endswith(".model") for key in modelless.labels), modelless.labels
     assert modelless.labels["langdetect.model_dir"] == "/models/langdetect"
     assert modelless.size_bytes < baked.size_bytes, (modelless.size_bytes, baked.size_bytes)
