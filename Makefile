@@ -21,7 +21,7 @@ corpus:  ## data/corpus/{train,valid,test}.csv + manifest.json, from Debian pack
 train:  ## tokenizer + classifier, logged to MLflow, registered as a new version of `langdetect`
 	$(BIN)/langdetect train --profile $(PROFILE)
 
-promote:  ## @champion -> the newest version (refused if worse than the current champion)
+promote:  ## @champion -> the newest version, unless it is not better on the validation split (exit 3)
 	$(BIN)/langdetect promote latest
 
 export:  ## @champion -> ONNX fp32 -> int8 -> parity gate -> BentoML store

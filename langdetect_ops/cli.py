@@ -35,9 +35,13 @@ def cmd_train(args) -> None:
 
 
 def cmd_promote(args) -> None:
-    from registry.promote import promote
+    from registry.promote import NotPromoted, promote
 
-    result = promote(args.version, alias=args.alias, force=args.force)
+    try:
+        result = promote(args.version, alias=args.alias, force=args.force)
+    except NotPromoted as exc:
+        print(f"not promoted: {exc}", file=sys.stderr)
+        sys.exit(3)
     if not result.changed:
         print(f"version {result.version} already has @{result.alias}; nothing to do")
     else:
@@ -238,10 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("promote", help="point an alias (default @champion) at a registered version")
+    p = sub.add_parser("promote", help="point an alias (default @champion) at a registered version",
+                       description="Moves the alias unless the version is not better on the validation split "
+                                   "(exit 3: the alias stays; --force overrides). The test split never decides.")
     p.add_argument("version", help="registered model version number, or 'latest'")
     p.add_argument("--alias", default=config.CHAMPION_ALIAS)
-    p.add_argument("--force", action="store_true", help="promote even if its test metrics are worse")
+    p.add_argument("--force", action="store_true", help="promote even if it is not better on the validation split")
     p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser("export", help="ONNX export + int8 quantization + parity gate + BentoML import")

@@ -1,4 +1,8 @@
-"""`langdetect promote VERSION`: what the MLflow UI's Aliases editor does, plus a quality guard."""
+"""`langdetect promote VERSION`: what the MLflow UI's Aliases editor does, plus a quality guard.
+
+The guard selects on the validation split (valid_accuracy, measured on the split whose sha256 is
+data_sha256_valid); the test split is reported, never used to choose, so the test accuracy of the
+champion stays an unselected estimate."""
 from __future__ import annotations
 
 import getpass
@@ -9,6 +13,14 @@ from datetime import datetime, timezone
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
 from registry.models import get_by_alias, get_version, metric_tag, registry_client
+
+
+SELECTION_METRIC = "valid_accuracy"
+SELECTION_SPLIT = "data_sha256_valid"
+
+
+class NotPromoted(UserError):
+    """The guard kept the current version: a normal outcome of a retrain (`langdetect promote` exits 3)."""
 
 
 @dataclass
@@ -39,19 +51,23 @@ def promote(version: str | int, alias: str = config.CHAMPION_ALIAS, force: bool 
 
 
 def _refuse_if_worse(candidate, current, alias: str) -> None:
-    new, old = metric_tag(candidate), metric_tag(current)
-    new_split, old_split = ((v.tags or {}).get("data_sha256_test") for v in (candidate, current))
+    new, old = metric_tag(candidate, SELECTION_METRIC), metric_tag(current, SELECTION_METRIC)
+    new_split, old_split = ((v.tags or {}).get(SELECTION_SPLIT) for v in (candidate, current))
     if new_split and old_split and new_split != old_split:
-        # Accuracies on two different test splits (a rebuilt corpus) say nothing about which model is better.
-        raise UserError(f"version {candidate.version} and @{alias} (version {current.version}) were tested on "
-                        f"different test splits (sha256 {new_split[:12]}… vs {old_split[:12]}…), so their "
-                        f"accuracies ({_pct(new)} vs {_pct(old)}) do not compare; pass --force to promote it anyway")
+        # Accuracies on two different validation splits (a rebuilt corpus) say nothing about which is better.
+        raise NotPromoted(f"version {candidate.version} and @{alias} (version {current.version}) were validated on "
+                          f"different splits (sha256 {new_split[:12]}… vs {old_split[:12]}…), so their "
+                          f"accuracies ({_pct(new)} vs {_pct(old)}) do not compare; pass --force to promote it anyway")
     if new is None:
-        raise UserError(f"version {candidate.version} has no test_accuracy tag to compare with @{alias} "
-                        f"(version {current.version}); pass --force to promote it anyway")
-    if old is not None and new < old:
-        raise UserError(f"version {candidate.version} is worse than @{alias} (version {current.version}): "
-                        f"test accuracy {new:.4%} < {old:.4%}; pass --force to promote it anyway")
+        raise NotPromoted(f"version {candidate.version} has no {SELECTION_METRIC} tag to compare with @{alias} "
+                          f"(version {current.version}); pass --force to promote it anyway")
+    if old is None:
+        raise NotPromoted(f"@{alias} (version {current.version}) has no {SELECTION_METRIC} tag (it predates "
+                          f"selection on the validation split), so version {candidate.version} cannot be compared "
+                          f"with it; pass --force to promote it anyway")
+    if new <= old:
+        raise NotPromoted(f"version {candidate.version} is not better than @{alias} (version {current.version}) on "
+                          f"the validation split: {new:.4%} vs {old:.4%}; @{alias} stays (--force promotes it anyway)")
 
 
 def _pct(value: float | None) -> str:

@@ -9,7 +9,10 @@ scripts/setup.sh
 bin=.venv/bin
 "$bin/langdetect" corpus                                 # data/corpus: train/valid/test.csv + manifest
 "$bin/langdetect" train --profile "${PROFILE:-default}"  # MLflow run + new version of `langdetect`
-"$bin/langdetect" promote latest                         # @champion (refused if worse than the current one)
+# @champion, unless the new version is not better on the validation split: then the champion stays (exit 3),
+# a normal outcome of a retrain, and the champion is what gets exported.
+status=0; "$bin/langdetect" promote latest || status=$?
+if [ "$status" -eq 3 ]; then echo "main.sh: the current @champion stays; exporting it"; elif [ "$status" -ne 0 ]; then exit "$status"; fi
 "$bin/langdetect" export --alias champion                # ONNX int8 + parity gate + BentoML store
 if [ "${IMAGES:-0}" = 1 ]; then
     scripts/install-docker.sh                            # Debian's docker.io; starts dockerd (root)

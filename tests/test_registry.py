@@ -18,15 +18,17 @@ from conftest import REPO, session_client
 
 @pytest.fixture
 def registry(tmp_path, monkeypatch):
-    """A fresh sqlite registry with versions 1..3 of accuracies 0.90, 0.95 and 0.80."""
+    """A fresh sqlite registry with versions 1..3 of validation accuracies 0.90, 0.95 and 0.80; their test
+    accuracies run the other way, so a guard that looked at test would choose differently."""
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'registry.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     client = MlflowClient(uri, uri)
     client.create_registered_model(REGISTERED_MODEL)
-    for accuracy in ("0.90", "0.95", "0.80"):
-        client.create_model_version(REGISTERED_MODEL, source=str(tmp_path), tags={"test_accuracy": accuracy})
+    for valid, test in (("0.90", "0.95"), ("0.95", "0.90"), ("0.80", "0.99")):
+        client.create_model_version(REGISTERED_MODEL, source=str(tmp_path),
+                                    tags={"valid_accuracy": valid, "test_accuracy": test})
     return client
 
 
@@ -47,27 +49,51 @@ def test_promote_sets_alias_and_leaves_a_trace(registry):
     assert tags["promoted_at"].startswith("20") and tags["promotion_forced"] == "false"
 
 
+def test_promote_selects_on_the_validation_split_never_on_test(registry):
+    from registry.promote import NotPromoted, promote
+
+    promote("1")
+    assert promote("2").changed                    # valid 0.95 > 0.90, although test 0.90 < 0.95
+    with pytest.raises(NotPromoted, match=r"not better than @champion \(version 2\) on the validation split: "
+                                          r"80\.0000% vs 95\.0000%"):
+        promote("3")                               # test 0.99 would win; valid 0.80 does not
+    registry.set_model_version_tag(REGISTERED_MODEL, "3", "valid_accuracy", "0.95")
+    with pytest.raises(NotPromoted, match="not better"):
+        promote("3")                               # a tie keeps the champion
+    assert aliases(registry, 2) == ["champion"]
+
+
+def test_promote_cannot_compare_with_a_champion_that_has_no_validation_tag(registry):
+    from registry.promote import NotPromoted, promote
+
+    promote("1")
+    registry.delete_model_version_tag(REGISTERED_MODEL, "1", "valid_accuracy")
+    with pytest.raises(NotPromoted, match="predates selection on the validation split"):
+        promote("2")
+    assert promote("2", force=True).changed
+
+
 def test_promote_refuses_a_worse_model_unless_forced(registry):
     from registry.promote import promote
 
     promote("2")
-    with pytest.raises(UserError, match=r"worse than @champion \(version 2\)"):
+    with pytest.raises(UserError, match=r"not better than @champion \(version 2\)"):
         promote("3")
     assert aliases(registry, 2) == ["champion"]
     assert promote("3", force=True).changed
     assert registry.get_model_version(REGISTERED_MODEL, "3").tags["promotion_forced"] == "true"
 
 
-def test_promote_refuses_to_compare_accuracies_on_different_test_splits(registry):
+def test_promote_refuses_to_compare_accuracies_on_different_validation_splits(registry):
     from registry.promote import promote
 
-    registry.set_model_version_tag(REGISTERED_MODEL, "1", "data_sha256_test", "a" * 64)
-    registry.set_model_version_tag(REGISTERED_MODEL, "2", "data_sha256_test", "b" * 64)
+    registry.set_model_version_tag(REGISTERED_MODEL, "1", "data_sha256_valid", "a" * 64)
+    registry.set_model_version_tag(REGISTERED_MODEL, "2", "data_sha256_valid", "b" * 64)
     promote("1")
-    with pytest.raises(UserError, match=r"different test splits \(sha256 bbbbbbbbbbbb… vs aaaaaaaaaaaa…\)"):
+    with pytest.raises(UserError, match=r"different splits \(sha256 bbbbbbbbbbbb… vs aaaaaaaaaaaa…\)"):
         promote("2")                               # better on paper, but on another split
     assert aliases(registry, 1) == ["champion"]
-    registry.set_model_version_tag(REGISTERED_MODEL, "2", "data_sha256_test", "a" * 64)
+    registry.set_model_version_tag(REGISTERED_MODEL, "2", "data_sha256_valid", "a" * 64)
     assert promote("2").changed                    # same split: the accuracies compare
 
 
@@ -256,3 +282,14 @@ def test_promote_latest_picks_the_newest_version(registry):
 
     promote("2")
     assert promote("latest", force=True).version == "3"
+
+
+def test_promote_cli_exits_3_and_keeps_the_champion_when_not_better(registry, capsys):
+    from registry.promote import promote
+
+    promote("2")
+    with pytest.raises(SystemExit) as exited:
+        main(["promote", "3"])
+    assert exited.value.code == 3
+    assert "not promoted: version 3 is not better than @champion (version 2)" in capsys.readouterr().err
+    assert aliases(registry, 2) == ["champion"]

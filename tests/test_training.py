@@ -34,9 +34,12 @@ def test_version_is_registered_with_lineage_tags(smoke_model, client):
     version = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
     assert version.run_id == smoke_model.run_id
     assert float(version.tags["test_accuracy"]) == pytest.approx(smoke_model.test_accuracy, abs=1e-6)
+    run = client.get_run(smoke_model.run_id)  # promotion selects on these: the valid split's own numbers
+    assert float(version.tags["valid_accuracy"]) == pytest.approx(run.data.metrics["valid_accuracy"], abs=1e-6)
+    assert version.tags["data_sha256_valid"] == file_sha256(MINI_CORPUS / "valid.csv")
     assert version.tags["data_sha256"] == file_sha256(MINI_CORPUS / "train.csv")
     assert version.tags["git_commit"]
-    assert not version.aliases or "champion" in version.aliases  # no stages, aliases only
+    assert version.current_stage == "None"  # no stages: aliases only
 
 
 def test_run_logs_params_metrics_and_artifacts(smoke_model, client):

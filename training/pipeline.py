@@ -66,7 +66,7 @@ def _train_and_register(profile_name, profile, splits, data_dir, init_from, mode
         _log_tokenizer(mlflow, hf_tokenizer)
         info = log_transformers_model(mlflow, model, hf_tokenizer)
         test = reports["test"]
-        version = register(mlflow, info.model_uri, tags=_version_tags(splits, test, profile_name),
+        version = register(mlflow, info.model_uri, tags=_version_tags(splits, reports, profile_name),
                            description=f"profile {profile_name}, test accuracy {test['accuracy']:.4%}")
         return TrainSummary(
             run_id=run.info.run_id, model_version=str(version.version), test_accuracy=test["accuracy"],
@@ -128,8 +128,10 @@ def _evaluate(mlflow, model, hf_tokenizer, split: Split, profile: dict, device: 
     return report
 
 
-def _version_tags(splits: dict[str, Split], test: dict, profile_name: str) -> dict[str, str]:
-    # Promotion compares these tags, so they are plain strings that parse as floats.
-    return {"test_accuracy": f"{test['accuracy']:.6f}", "test_macro_f1": f"{test['macro_f1']:.6f}",
-            "data_sha256": splits["train"].sha256, "data_sha256_test": splits["test"].sha256,
-            "git_commit": git_commit(), "profile": profile_name}
+def _version_tags(splits: dict[str, Split], reports: dict[str, dict], profile_name: str) -> dict[str, str]:
+    # Promotion selects on the valid_* tags (test_* are reported, never used to choose), so they are plain
+    # strings that parse as floats, with the sha256 of the split they were measured on.
+    metrics = {f"{split}_{key}": f"{reports[split][key]:.6f}" for split in ("valid", "test")
+               for key in ("accuracy", "macro_f1")}
+    return {**metrics, "data_sha256": splits["train"].sha256, "data_sha256_valid": splits["valid"].sha256,
+            "data_sha256_test": splits["test"].sha256, "git_commit": git_commit(), "profile": profile_name}
