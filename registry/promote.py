@@ -39,7 +39,7 @@ def promote(version: str | int, alias: str = config.CHAMPION_ALIAS, force: bool 
     if current is not None and str(current.version) == str(candidate.version):
         return Promotion(str(candidate.version), alias, str(current.version), changed=False)
     if current is not None and not force:
-        _refuse_if_worse(candidate, current, alias)
+        _refuse_if_worse(client, candidate, current, alias)
     client.set_registered_model_alias(name, alias, candidate.version)
     previous = str(current.version) if current else None
     trace = {"promoted_by": actor or _default_actor(), "promoted_at": datetime.now(timezone.utc).isoformat(),
@@ -50,21 +50,35 @@ def promote(version: str | int, alias: str = config.CHAMPION_ALIAS, force: bool 
     return Promotion(str(candidate.version), alias, previous, changed=True)
 
 
-def _refuse_if_worse(candidate, current, alias: str) -> None:
-    new, old = metric_tag(candidate, SELECTION_METRIC), metric_tag(current, SELECTION_METRIC)
-    new_split, old_split = ((v.tags or {}).get(SELECTION_SPLIT) for v in (candidate, current))
+def selection(client, version) -> tuple[float | None, str | None]:
+    """The version's validation accuracy and the sha256 of that split: from its tags, or, for versions
+    registered before those tags existed, from the training run that logged them."""
+    value, split = metric_tag(version, SELECTION_METRIC), (version.tags or {}).get(SELECTION_SPLIT)
+    if value is None and version.run_id:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = client.get_run(version.run_id)
+        except MlflowException:
+            return None, split
+        value, split = run.data.metrics.get(SELECTION_METRIC), split or run.data.tags.get(SELECTION_SPLIT)
+    return value, split
+
+
+def _refuse_if_worse(client, candidate, current, alias: str) -> None:
+    (new, new_split), (old, old_split) = selection(client, candidate), selection(client, current)
     if new_split and old_split and new_split != old_split:
         # Accuracies on two different validation splits (a rebuilt corpus) say nothing about which is better.
         raise NotPromoted(f"version {candidate.version} and @{alias} (version {current.version}) were validated on "
                           f"different splits (sha256 {new_split[:12]}… vs {old_split[:12]}…), so their "
                           f"accuracies ({_pct(new)} vs {_pct(old)}) do not compare; pass --force to promote it anyway")
     if new is None:
-        raise NotPromoted(f"version {candidate.version} has no {SELECTION_METRIC} tag to compare with @{alias} "
+        raise NotPromoted(f"version {candidate.version} has no {SELECTION_METRIC} to compare with @{alias} "
                           f"(version {current.version}); pass --force to promote it anyway")
     if old is None:
-        raise NotPromoted(f"@{alias} (version {current.version}) has no {SELECTION_METRIC} tag (it predates "
-                          f"selection on the validation split), so version {candidate.version} cannot be compared "
-                          f"with it; pass --force to promote it anyway")
+        raise NotPromoted(f"@{alias} (version {current.version}) has no {SELECTION_METRIC}, neither as a tag nor in "
+                          f"its run (it predates selection on the validation split), so version "
+                          f"{candidate.version} cannot be compared with it; pass --force to promote it anyway")
     if new <= old:
         raise NotPromoted(f"version {candidate.version} is not better than @{alias} (version {current.version}) on "
                           f"the validation split: {new:.4%} vs {old:.4%}; @{alias} stays (--force promotes it anyway)")

@@ -293,3 +293,16 @@ def test_promote_cli_exits_3_and_keeps_the_champion_when_not_better(registry, ca
     assert exited.value.code == 3
     assert "not promoted: version 3 is not better than @champion (version 2)" in capsys.readouterr().err
     assert aliases(registry, 2) == ["champion"]
+
+
+def test_a_champion_without_validation_tags_is_judged_by_its_runs_metrics(registry, tmp_path):
+    """Versions registered before the valid_* tags: their training run logged valid_accuracy."""
+    from registry.promote import NotPromoted, promote
+
+    run = registry.create_run(registry.create_experiment("legacy"))
+    registry.log_metric(run.info.run_id, "valid_accuracy", 0.97)
+    legacy = registry.create_model_version(REGISTERED_MODEL, source=str(tmp_path), run_id=run.info.run_id,
+                                           tags={"test_accuracy": "0.50"})
+    promote(legacy.version)
+    with pytest.raises(NotPromoted, match=r"95\.0000% vs 97\.0000%"):
+        promote("2")
