@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from bench import attempt
-from bench.serving import LoadPlan, free_port, load_suite, niceness, process_tree_rss, wait_for_ready
+from bench.serving import LoadPlan, load_suite, niceness, process_tree_rss, wait_for_ready
+from langdetect_ops.processes import free_port
 
 KINDS = ("cpu", "gpu", "cpu-modelless", "gpu-modelless")
 STARTED = ("cpu", "gpu")  # cold starts: a model-less image starts only beside a fetched bundle (bench/fleet.py)

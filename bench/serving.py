@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from bench.http_load import run_load
+from langdetect_ops.processes import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 FULL_SERVICE = "service.service:LanguageDetector"
@@ -50,12 +50,6 @@ class LoadPlan:
     # The torch runtime (fp32 on CPU here) against int8 ONNX: a subset of the same runs.
     torch_concurrencies: tuple[int, ...] = (1, 16)
     torch_batch_sizes: tuple[int, ...] = (64,)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_ready(url: str, alive: Callable[[], bool], timeout: float, started: float | None = None) -> float:
