@@ -129,6 +129,7 @@ def down() -> list[str]:
     stopped = []
     if MANIFEST.exists():
         podman.down(MANIFEST)
+        podman.podman("secret", "rm", podman.SECRET, check=False)  # the reader's password goes with the pod
         stopped.append("pod")
     if stop_server(read_state().get("mlflow_pid")):
         stopped.append("MLflow server")
