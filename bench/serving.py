@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,10 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
-
 from bench.http_load import run_load
-from langdetect_ops.processes import free_port
+from langdetect_ops.processes import free_port, stop_group, wait_http
 
 REPO = Path(__file__).resolve().parent.parent
 FULL_SERVICE = "service.service:LanguageDetector"
@@ -53,22 +50,9 @@ class LoadPlan:
 
 
 def wait_for_ready(url: str, alive: Callable[[], bool], timeout: float, started: float | None = None) -> float:
-    """Seconds from `started` (default: now) until GET /readyz answers 200."""
-    started = time.monotonic() if started is None else started
-    polls = 0
-    while time.monotonic() - started < timeout:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        # alive() may start a process (`docker inspect`): once a second, not on every poll of the
-        # cold start being timed.
-        if polls % 5 == 0 and not alive():
-            raise RuntimeError(f"the server behind {url} exited before it was ready")
-        polls += 1
-        time.sleep(0.2)
-    raise TimeoutError(f"{url}/readyz not 200 after {timeout:.0f} s")
+    """Seconds from `started` (default: now) until GET /readyz answers 200. alive() may start a process
+    (`docker inspect`): once a second, not on every poll of the cold start being timed."""
+    return wait_http(f"{url}/readyz", alive, timeout, started=started, alive_every=5, poll_s=0.2)
 
 
 def process_tree_rss(pid: int) -> int:
@@ -198,13 +182,7 @@ class BentoServer:
         self.stop()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc)
 
 
 def serving_env(store_tags: dict[str, str], **extra: str) -> dict[str, str]:

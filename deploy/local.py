@@ -106,7 +106,7 @@ def served_version(url: str) -> str:
 
 def up(mlflow_port: int = 5001, port: int = 3000, alias: str = config.CHAMPION_ALIAS) -> Deployed:
     server = start_or_reuse_server(mlflow_port)
-    version = ensure_bundle(server, alias)
+    ensure_bundle(server, alias)  # logs the bundle through the server if the version has none
     image = ensure_image()
     ready = play(server, image, port, alias)
     write_state(port=port, alias=alias, image=image)

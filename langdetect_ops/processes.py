@@ -18,24 +18,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_http(url: str, alive: Callable[[], bool], timeout: float, ok: Callable[[int], bool] = lambda s: s == 200,
-              what: str = "server") -> float:
-    """Seconds until GET `url` answers a status that `ok` accepts; RuntimeError if `alive()` turns false,
+def wait_http(url: str, alive: Callable[[], bool], timeout: float, what: str = "server",
+              started: float | None = None, alive_every: int = 1, poll_s: float = 0.25) -> float:
+    """Seconds from `started` (default: now) until GET `url` answers 200; RuntimeError if `alive()` turns
+    false (asked every `alive_every` polls: it may be a process of its own, e.g. `docker inspect`),
     TimeoutError after `timeout`."""
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
+    polls = 0
     while time.monotonic() - started < timeout:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                if ok(response.status):
+                if response.status == 200:
                     return time.monotonic() - started
-        except urllib.error.HTTPError as exc:
-            if ok(exc.code):
-                return time.monotonic() - started
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError):  # refused, reset, or an HTTP error status
             pass
-        if not alive():
+        if polls % alive_every == 0 and not alive():
             raise RuntimeError(f"the {what} behind {url} exited before it answered")
-        time.sleep(0.25)
+        polls += 1
+        time.sleep(poll_s)
     raise TimeoutError(f"the {what} behind {url} did not answer within {timeout:.0f} s")
 
 

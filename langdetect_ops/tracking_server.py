@@ -11,7 +11,6 @@ Users: `admin` (the password from MLFLOW_AUTH_ADMIN_PASSWORD, else generated) an
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -153,11 +152,12 @@ class TrackingServer:
                 "MLFLOW_TRACKING_PASSWORD": self.credentials.reader_password}
 
     def call(self, method: str, path: str, payload: dict | None = None, user: str = ADMIN) -> dict:
+        from langdetect_ops.fetch import Server
+
         password = self.credentials.admin_password if user == ADMIN else self.credentials.reader_password
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
         request = urllib.request.Request(f"{self.url}{path}", method=method,
                                          data=json.dumps(payload).encode() if payload is not None else None,
-                                         headers={"Authorization": f"Basic {token}",
+                                         headers={**Server(self.url, user, password).headers(),
                                                   "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()

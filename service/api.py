@@ -10,6 +10,7 @@ import os
 from collections import Counter as Tally
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Literal
 
 import bentoml

@@ -6,7 +6,6 @@ and the uv download cache persist between runs, so a re-run mostly reuses layers
 """
 from __future__ import annotations
 
-import os
 import subprocess
 
 import httpx

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from langdetect_ops.processes import free_port
-from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, CHAMPION_ALIAS, REGISTERED_MODEL
+from langdetect_ops.config import CHAMPION_ALIAS, REGISTERED_MODEL
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 MISSING = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
