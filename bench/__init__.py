@@ -1,4 +1,5 @@
 """Benchmarks (not tests): accuracy, speed, serving, size numbers; `langdetect bench` writes BENCHMARKS.md."""
+
 from __future__ import annotations
 
 import sys

@@ -3,6 +3,7 @@
 Macro is the mean of the per-language accuracies (balanced accuracy), so a language with few
 test texts (Swahili) weighs as much as the others.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,9 +22,12 @@ def score(labels: Sequence[str], predictions: Sequence[str | None]) -> dict:
         hits.setdefault(label, []).append(predicted == label)
     per_language = {lang: sum(h) / len(h) for lang, h in sorted(hits.items())}
     total = sum(sum(h) for h in hits.values())
-    return {"texts": len(labels), "accuracy": total / len(labels) if labels else 0.0,
-            "macro": sum(per_language.values()) / len(per_language) if per_language else 0.0,
-            "per_language": per_language}
+    return {
+        "texts": len(labels),
+        "accuracy": total / len(labels) if labels else 0.0,
+        "macro": sum(per_language.values()) / len(per_language) if per_language else 0.0,
+        "per_language": per_language,
+    }
 
 
 def evaluate(detector: Detector, sets: list[TextSet], threads: int) -> dict:

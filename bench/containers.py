@@ -5,6 +5,7 @@ Containers run with `--network host` (the only network here) on a free port pass
 and are always removed. An image that is not there is reported as such, not built (unless
 --build-images).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -30,8 +31,18 @@ class Container:
         self.image, self.port = image, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.started = time.monotonic()
-        self.id = docker("run", "-d", "--network", "host", "-e", f"BENTOML_PORT={self.port}",
-                         "-e", "BENTOML_HOST=127.0.0.1", *docker_args, image).stdout.strip()
+        self.id = docker(
+            "run",
+            "-d",
+            "--network",
+            "host",
+            "-e",
+            f"BENTOML_PORT={self.port}",
+            "-e",
+            "BENTOML_HOST=127.0.0.1",
+            *docker_args,
+            image,
+        ).stdout.strip()
 
     def running(self) -> bool:
         from images.engine import docker
@@ -81,10 +92,16 @@ def image_facts(image: str, previous: dict | None, measure_compressed: bool) -> 
     if not image_exists(image):
         return {"image": image, "present": False, "reason": NOT_BUILT}
     info = inspect_image(image)
-    facts = {"image": image, "present": True, "id": info["Id"], "size": int(info["Size"]),
-             "labels": info["Config"].get("Labels") or {},
-             "layers": [{"size": layer.size, "step": layer_step(layer.created_by)}
-                        for layer in layers(image) if layer.size > 0]}
+    facts = {
+        "image": image,
+        "present": True,
+        "id": info["Id"],
+        "size": int(info["Size"]),
+        "labels": info["Config"].get("Labels") or {},
+        "layers": [
+            {"size": layer.size, "step": layer_step(layer.created_by)} for layer in layers(image) if layer.size > 0
+        ],
+    }
     if previous and previous.get("id") == info["Id"] and previous.get("compressed"):
         facts["compressed"], facts["compressed_note"] = previous["compressed"], "reused: same image id"
     elif measure_compressed:
@@ -98,9 +115,13 @@ def layer_step(created_by: str) -> str:
     """What a layer of images/bento.Dockerfile.j2 holds, named for the size report."""
     if not created_by.strip():
         return "base (langdetect images base)"
-    for marker, step in (("/app/.venv", "runtime venv (bytecode for what serving imports)"),
-                         ("stdlib-bytecode", "standard library bytecode"), ("COPY . ./", "bento: code and model"),
-                         ("compileall", "bento code bytecode"), ("BENTO_USER", "BentoML's user and folders")):
+    for marker, step in (
+        ("/app/.venv", "runtime venv (bytecode for what serving imports)"),
+        ("stdlib-bytecode", "standard library bytecode"),
+        ("COPY . ./", "bento: code and model"),
+        ("compileall", "bento code bytecode"),
+        ("BENTO_USER", "BentoML's user and folders"),
+    ):
         if marker in created_by:
             return step
     return created_by.strip()[:60]
@@ -119,8 +140,11 @@ def measure_container_load(image: str, texts: list[str], plan: LoadPlan) -> dict
     with Container(image) as container:
         container.wait_ready()
         pid = container.pid()  # once: a `docker inspect` per memory sample would load the cores under test
-        return {"image": image, "niceness": niceness(pid),
-                **load_suite(container.url, texts, plan, lambda: process_tree_rss(pid))}
+        return {
+            "image": image,
+            "niceness": niceness(pid),
+            **load_suite(container.url, texts, plan, lambda: process_tree_rss(pid)),
+        }
 
 
 def measure_faults(image: str, runs: int) -> dict:
@@ -135,14 +159,22 @@ def measure_faults(image: str, runs: int) -> dict:
             container.wait_ready()
             recoveries.append(recovery_after_kill(container.url, lambda: worker_pids(container.pid())[0]))
             container.wait_ready()
-            drains.append(drain_under_load(container.url, lambda: docker("stop", "-t", "30", container.id),
-                                           container.exit_code, concurrency=16).as_dict())
+            drains.append(
+                drain_under_load(
+                    container.url, lambda: docker("stop", "-t", "30", container.id), container.exit_code, concurrency=16
+                ).as_dict()
+            )
     seconds = ", ".join(f"{r['recovery_s']:.2f}" for r in recoveries)
-    print(f"  {image}: recovery after kill -9 {seconds} s; lost on docker stop {[d['lost'] for d in drains]}",
-          flush=True)
-    return {"recovery": recoveries, "recovery_max_s": max(r["recovery_s"] for r in recoveries),
-            "drain": drains, "lost_total": sum(d["lost"] for d in drains),
-            "answered_during_drains": sum(d["answered"] for d in drains)}
+    print(
+        f"  {image}: recovery after kill -9 {seconds} s; lost on docker stop {[d['lost'] for d in drains]}", flush=True
+    )
+    return {
+        "recovery": recoveries,
+        "recovery_max_s": max(r["recovery_s"] for r in recoveries),
+        "drain": drains,
+        "lost_total": sum(d["lost"] for d in drains),
+        "answered_during_drains": sum(d["answered"] for d in drains),
+    }
 
 
 def measure_fuzz(image: str, max_examples: int) -> dict:
@@ -158,16 +190,29 @@ def measure_fuzz(image: str, max_examples: int) -> dict:
         found, _ = run_schemathesis(container.url, max_examples, Path(tmp) / "fuzz.json")
         seconds = time.monotonic() - started
     failures = found.get("failures", [])
-    return {"tool": f"schemathesis {found.get('schemathesis_version')}", "max_examples": max_examples,
-            "generated": found["test_cases"]["generated"], "unique_failures": found["test_cases"]["unique_failures"],
-            "server_errors": sum("not_a_server_error" in json.dumps(f) for f in failures),
-            "phases": {name: p["status"] for name, p in found.get("phases", {}).items()},
-            "exit_code": found["exit_code"], "seconds": seconds}
+    return {
+        "tool": f"schemathesis {found.get('schemathesis_version')}",
+        "max_examples": max_examples,
+        "generated": found["test_cases"]["generated"],
+        "unique_failures": found["test_cases"]["unique_failures"],
+        "server_errors": sum("not_a_server_error" in json.dumps(f) for f in failures),
+        "phases": {name: p["status"] for name, p in found.get("phases", {}).items()},
+        "exit_code": found["exit_code"],
+        "seconds": seconds,
+    }
 
 
-def measure_images(texts: list[str], plan: LoadPlan, cold_runs: int, previous: dict, quick: bool,
-                   build_dir: Path | None = None, fault_runs: int = 3, fuzz_examples: int = 200,
-                   log_dir: Path = Path("reports/bench")) -> dict:
+def measure_images(
+    texts: list[str],
+    plan: LoadPlan,
+    cold_runs: int,
+    previous: dict,
+    quick: bool,
+    build_dir: Path | None = None,
+    fault_runs: int = 3,
+    fuzz_examples: int = 200,
+    log_dir: Path = Path("reports/bench"),
+) -> dict:
     """Sizes of every image and cold starts of the baked ones (built first when `build_dir` is given: the
     build logs go there), the CPU image under the load plan, and the fleet path (bench/fleet.py)."""
     from images.engine import engine_problem_after_setup

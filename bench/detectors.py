@@ -4,6 +4,7 @@ A prediction is one of the 20 labels or None (no answer, or a language outside t
 counted wrong. Ours: the int8 ONNX model (what the CPU runner serves), the fp32 ONNX model and the
 torch checkpoint, all from the champion's export directory.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -39,12 +40,33 @@ def our_detectors(export_dir: Path, version: str) -> list[Detector]:
     onnx_dir, fp32 = export_dir / "onnx", str((export_dir / FP32_FILE).resolve())
     threads_note = "onnxruntime intra_op_num_threads = threads"
     return [
-        Detector("ours int8 ONNX", "ours", "langdetect-ops", version,
-                 lambda threads: _onnx(onnx_dir, INT8_FILE, threads), True, threads_note),
-        Detector("ours fp32 ONNX", "ours", "langdetect-ops", version,
-                 lambda threads: _onnx(onnx_dir, fp32, threads), True, threads_note),
-        Detector("ours torch", "ours", "langdetect-ops", version,
-                 lambda threads: _torch(export_dir / "torch", threads), True, "torch.set_num_threads(threads)"),
+        Detector(
+            "ours int8 ONNX",
+            "ours",
+            "langdetect-ops",
+            version,
+            lambda threads: _onnx(onnx_dir, INT8_FILE, threads),
+            True,
+            threads_note,
+        ),
+        Detector(
+            "ours fp32 ONNX",
+            "ours",
+            "langdetect-ops",
+            version,
+            lambda threads: _onnx(onnx_dir, fp32, threads),
+            True,
+            threads_note,
+        ),
+        Detector(
+            "ours torch",
+            "ours",
+            "langdetect-ops",
+            version,
+            lambda threads: _torch(export_dir / "torch", threads),
+            True,
+            "torch.set_num_threads(threads)",
+        ),
     ]
 
 

@@ -1,4 +1,5 @@
 """What the numbers were measured on: the machine, how busy it was, and the versions of everything."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -22,10 +23,16 @@ def cpu_model() -> str:
 def machine() -> dict:
     import psutil
 
-    return {"cpu_model": cpu_model(), "cores": os.cpu_count(), "ram_bytes": psutil.virtual_memory().total,
-            "os": platform.platform(), "python": platform.python_version(),
-            # A bench under other load, or at low priority, reads low: say so beside the numbers.
-            "load_average_1m": os.getloadavg()[0], "niceness": os.nice(0)}
+    return {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "ram_bytes": psutil.virtual_memory().total,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        # A bench under other load, or at low priority, reads low: say so beside the numbers.
+        "load_average_1m": os.getloadavg()[0],
+        "niceness": os.nice(0),
+    }
 
 
 def versions(packages: tuple[str, ...] | list[str]) -> dict[str, str]:

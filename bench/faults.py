@@ -8,6 +8,7 @@
 
 Used by the tests (loose bounds) and by `langdetect bench` (the numbers).
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,10 @@ def one_request(host: str, port: int, timeout: float = 30) -> str:
         return f"refused:{type(exc).__name__}"
     try:
         with sock:
-            request = (f"POST /detect HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                       f"Content-Length: {len(BODY)}\r\nConnection: close\r\n\r\n").encode() + BODY
+            request = (
+                f"POST /detect HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(BODY)}\r\nConnection: close\r\n\r\n"
+            ).encode() + BODY
             sock.sendall(request)
             answer = b""
             while chunk := sock.recv(65536):
@@ -63,8 +66,14 @@ def one_request(host: str, port: int, timeout: float = 30) -> str:
     return "answered" if status == [b"200"] else f"failed:{status[0].decode() if status else '?'}"
 
 
-def drain_under_load(url: str, stop: Callable[[], None], exited: Callable[[], int | None], concurrency: int = 16,
-                     load_before_s: float = 1.5, timeout_s: float = 60) -> DrainResult:
+def drain_under_load(
+    url: str,
+    stop: Callable[[], None],
+    exited: Callable[[], int | None],
+    concurrency: int = 16,
+    load_before_s: float = 1.5,
+    timeout_s: float = 60,
+) -> DrainResult:
     """Clients hammer /detect (a connection per request); after `load_before_s`, `stop()` (SIGTERM, docker
     stop...); clients go on until the server refuses them; then waits for `exited()` to give an exit code."""
     parts = urlsplit(url)
@@ -93,9 +102,16 @@ def drain_under_load(url: str, stop: Callable[[], None], exited: Callable[[], in
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     lost = {k.split(":", 1)[1]: v for k, v in outcomes.items() if k.startswith("lost:")}
-    return DrainResult(concurrency, outcomes["answered"], sum(v for k, v in outcomes.items() if k.startswith("refused")),
-                       sum(v for k, v in outcomes.items() if k.startswith("failed")), sum(lost.values()),
-                       stop_to_exit, code, lost)
+    return DrainResult(
+        concurrency,
+        outcomes["answered"],
+        sum(v for k, v in outcomes.items() if k.startswith("refused")),
+        sum(v for k, v in outcomes.items() if k.startswith("failed")),
+        sum(lost.values()),
+        stop_to_exit,
+        code,
+        lost,
+    )
 
 
 def recovery_after_kill(url: str, worker_pid: Callable[[], int], timeout_s: float = 60) -> dict:

@@ -5,6 +5,7 @@ Runs on the project's own store through `langdetect mlflow-server` (basic auth, 
 champion's serving bundle is logged through it first if it has none (as `langdetect deploy local`
 does). Pulls go into an empty podman store, so they are cold whatever Docker holds.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,13 +43,22 @@ def measure_fetch(server, runs: int) -> dict:
         for run in range(runs):
             out = Path(tmp) / f"run{run}" / "langdetect"
             started = time.monotonic()
-            subprocess.run([sys.executable, "-m", "langdetect_ops.fetch", "--alias", "champion", "--out", str(out)],
-                           env=env, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "langdetect_ops.fetch", "--alias", "champion", "--out", str(out)],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             seconds.append(time.monotonic() - started)
             bytes_ = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"  fetch: {', '.join(f'{s:.2f}' for s in seconds)} s", flush=True)
-    return {"seconds": seconds, "median_s": statistics.median(seconds), "max_s": max(seconds), "bytes": bytes_,
-            "note": "process start included (python -m langdetect_ops.fetch), loopback, basic auth"}
+    return {
+        "seconds": seconds,
+        "median_s": statistics.median(seconds),
+        "max_s": max(seconds),
+        "bytes": bytes_,
+        "note": "process start included (python -m langdetect_ops.fetch), loopback, basic auth",
+    }
 
 
 def measure_registry(images: dict[str, dict], log_dir: Path, quick: bool) -> dict:
@@ -56,14 +66,20 @@ def measure_registry(images: dict[str, dict], log_dir: Path, quick: bool) -> dic
 
     kinds = [k for k in PULLED if images.get(k, {}).get("present") and not (quick and k.startswith("gpu"))]
     results = {}
-    with tempfile.TemporaryDirectory(prefix="bench-registry-", dir=log_dir) as tmp:
-        with LocalRegistry(Path(tmp)) as registry:
-            for kind in kinds:
-                pushed = registry.push(images[kind]["image"])
-                pulled = cold_pull(pushed.remote)
-                results[kind] = {"image": images[kind]["image"], "push_s": pushed.seconds, "pull_s": pulled.seconds,
-                                 "pulled_bytes": pulled.stored_bytes}
-                print(f"  {kind}: push {pushed.seconds:.1f} s, cold pull {pulled.seconds:.1f} s", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-registry-", dir=log_dir) as tmp,
+        LocalRegistry(Path(tmp)) as registry,
+    ):
+        for kind in kinds:
+            pushed = registry.push(images[kind]["image"])
+            pulled = cold_pull(pushed.remote)
+            results[kind] = {
+                "image": images[kind]["image"],
+                "push_s": pushed.seconds,
+                "pull_s": pulled.seconds,
+                "pulled_bytes": pulled.stored_bytes,
+            }
+            print(f"  {kind}: push {pushed.seconds:.1f} s, cold pull {pulled.seconds:.1f} s", flush=True)
     return results
 
 
@@ -75,8 +91,9 @@ def measure_restart(server, image: dict) -> dict:
 
     if not image.get("present"):
         return {"error": image.get("reason", "model-less CPU image not built")}
-    target = podman.LocalTarget(server.url, free_port(), image["image"], pod_name="langdetect-bench",
-                                secret="langdetect-bench-reader")
+    target = podman.LocalTarget(
+        server.url, free_port(), image["image"], pod_name="langdetect-bench", secret="langdetect-bench-reader"
+    )
     from images.engine import docker
 
     images_before = sorted(docker("images", "-q", "--no-trunc").stdout.split())
@@ -94,6 +111,10 @@ def measure_restart(server, image: dict) -> dict:
             podman.podman("secret", "rm", target.secret, check=False)
     print(f"  pod: ready {plays[0]:.1f} s after play, {plays[1]:.1f} s after a restart", flush=True)
     built = len(set(docker("images", "-q", "--no-trunc").stdout.split()) - set(images_before))
-    return {"play_to_ready_s": plays[0], "restart_to_ready_s": plays[1], "served_version": served,
-            "images_built": built,
-            "note": "podman kube play of the CPU overlay: the init container fetches, then the server starts"}
+    return {
+        "play_to_ready_s": plays[0],
+        "restart_to_ready_s": plays[1],
+        "served_version": served,
+        "images_built": built,
+        "note": "podman kube play of the CPU overlay: the init container fetches, then the server starts",
+    }

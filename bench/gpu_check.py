@@ -13,6 +13,7 @@ With a carried export (torch checkpoint, int8 ONNX, tokenizer.json, labels.json)
 `--cpu` is the dry run that the tests use: the same steps on CPU in fp32, on a few hundred texts.
 Needs torch, transformers, onnxruntime, tokenizers and numpy (not mlflow, pandas or bentoml).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpu", action="store_true", help="dry run on CPU (fp32, few texts): what the tests run")
     parser.add_argument("--export", type=Path, help="an export directory (default: the newest artifacts/export/v*)")
     parser.add_argument("--data", type=Path, default=Path("data/corpus"), help="directory with test.csv")
-    parser.add_argument("--out", type=Path, help="the JSON report (default: $OUT/gpu-check.json, else "
-                                                 "reports/gpu-check.json)")
+    parser.add_argument(
+        "--out", type=Path, help="the JSON report (default: $OUT/gpu-check.json, else reports/gpu-check.json)"
+    )
     parser.add_argument("--max-texts", type=int, help="texts scored (default: all on CUDA, 400 with --cpu)")
     parser.add_argument("--train-steps", type=int, help="timed training steps (default 300 on CUDA, 10 with --cpu)")
     parser.add_argument("--skip-serving", action="store_true", help="do not start bentoml serve")
@@ -110,8 +112,14 @@ def training_speed(classifier: TorchClassifier, steps: int, device: str) -> dict
         step()
     synchronize(device)
     seconds = time.perf_counter() - started
-    return {"steps": steps, "seconds": seconds, "steps_per_s": steps / seconds,
-            "batch": profile["batch_size"], "tokens": profile["max_length"], "autocast": str(dtype).split(".")[-1]}
+    return {
+        "steps": steps,
+        "seconds": seconds,
+        "steps_per_s": steps / seconds,
+        "batch": profile["batch_size"],
+        "tokens": profile["max_length"],
+        "autocast": str(dtype).split(".")[-1],
+    }
 
 
 def serve_through_bentoml(export: Path, texts: list[str], expected_runtime: str) -> dict:
@@ -139,15 +147,22 @@ def serve_through_bentoml(export: Path, texts: list[str], expected_runtime: str)
             ready = server.wait_ready(timeout=300)
             backend = "gpu" if expected_runtime.endswith("cuda") else "torch"
             started = time.perf_counter()
-            answer = httpx.post(f"{server.url}/detect_batch", json={"texts": texts[:256], "backend": backend},
-                                timeout=120)
+            answer = httpx.post(
+                f"{server.url}/detect_batch", json={"texts": texts[:256], "backend": backend}, timeout=120
+            )
             seconds = time.perf_counter() - started
             info = httpx.get(f"{server.url}/info", timeout=30).json()
     results = answer.json().get("results", []) if answer.status_code == 200 else []
     runtimes = sorted({r["runtime"] for r in results})
-    return {"served": answer.status_code == 200 and runtimes == [expected_runtime], "ready_s": ready,
-            "status": answer.status_code, "runtimes": runtimes, "batch_256_seconds": seconds,
-            "auto_runtime": info.get("auto_runtime"), "backends": info.get("backends")}
+    return {
+        "served": answer.status_code == 200 and runtimes == [expected_runtime],
+        "ready_s": ready,
+        "status": answer.status_code,
+        "runtimes": runtimes,
+        "batch_256_seconds": seconds,
+        "auto_runtime": info.get("auto_runtime"),
+        "backends": info.get("backends"),
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -157,40 +172,55 @@ def run(args: argparse.Namespace) -> dict:
     device = "cuda" if cuda else "cpu"
     export = args.export or newest_export()
     texts, labels = read_test_split(args.data, args.max_texts or (None if cuda else 400))
-    report: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "dry_run_on_cpu": not cuda,
-                    "export": str(export), "texts": len(texts), "python": platform.python_version(),
-                    "torch": torch.__version__, "torch_cuda": torch.version.cuda,
-                    "device_name": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu"}
+    report: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "dry_run_on_cpu": not cuda,
+        "export": str(export),
+        "texts": len(texts),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "device_name": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
+    }
     fast = TorchClassifier(export / "torch", device=device)  # fp16 on CUDA: the GPU path
     reference = TorchClassifier(export / "torch", device=device, dtype=torch.float32)
     int8 = OnnxClassifier(export / "onnx")
     fast.batch_size = reference.batch_size = 256
-    predicted = {name: np.argmax(c.probabilities(texts), axis=1)
-                 for name, c in (("gpu_path", fast), ("fp32", reference), ("int8", int8))}
+    predicted = {
+        name: np.argmax(c.probabilities(texts), axis=1)
+        for name, c in (("gpu_path", fast), ("fp32", reference), ("int8", int8))
+    }
     truth = np.asarray([fast.labels.index(label) for label in labels])
     report["runtime"] = f"torch-{'fp16' if cuda else 'fp32'}-{device}"
-    report["agreement"] = {"with_int8": float(np.mean(predicted["gpu_path"] == predicted["int8"])),
-                           "with_fp32": float(np.mean(predicted["gpu_path"] == predicted["fp32"]))}
+    report["agreement"] = {
+        "with_int8": float(np.mean(predicted["gpu_path"] == predicted["int8"])),
+        "with_fp32": float(np.mean(predicted["gpu_path"] == predicted["fp32"])),
+    }
     report["accuracy"] = {name: float(np.mean(p == truth)) for name, p in predicted.items()}
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     budget = 20000 if cuda else 512
-    report["throughput"] = [throughput(fast, texts, b, device, budget if b > 1 else min(budget, 2000))
-                            for b in BATCH_SIZES]
+    report["throughput"] = [
+        throughput(fast, texts, b, device, budget if b > 1 else min(budget, 2000)) for b in BATCH_SIZES
+    ]
     int8.batch_size = 64
     report["int8_cpu_throughput_batch64"] = throughput(int8, texts, 64, "cpu", 4000 if cuda else 512)
     report["gpu_memory_peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else None
     report["training"] = training_speed(fast, args.train_steps or (300 if cuda else 10), device)
-    report["serving"] = ({"served": False, "reason": "skipped (--skip-serving)"} if args.skip_serving
-                         else serve_through_bentoml(export, texts, report["runtime"]))
+    report["serving"] = (
+        {"served": False, "reason": "skipped (--skip-serving)"}
+        if args.skip_serving
+        else serve_through_bentoml(export, texts, report["runtime"])
+    )
     report["passed"] = {"agreement_with_int8": report["agreement"]["with_int8"] >= MIN_AGREEMENT}
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out or (Path(os.environ["OUT"]) / "gpu-check.json" if os.environ.get("OUT")
-                       else Path("reports/gpu-check.json"))
+    out = args.out or (
+        Path(os.environ["OUT"]) / "gpu-check.json" if os.environ.get("OUT") else Path("reports/gpu-check.json")
+    )
     started = time.perf_counter()
     report = run(args)
     report["seconds"] = time.perf_counter() - started

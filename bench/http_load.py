@@ -1,7 +1,8 @@
 """A bounded HTTP load generator for the served API (loopback only).
 
-    python -m bench.http_load --url http://127.0.0.1:3000 --concurrency 1 16 --requests 2000
+python -m bench.http_load --url http://127.0.0.1:3000 --concurrency 1 16 --requests 2000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,12 +15,28 @@ from dataclasses import asdict, dataclass, field
 import httpx
 import numpy as np
 
-TEXTS = ["Hola, ¿cómo estás hoy?", "Guten Morgen zusammen, wie geht's?", "Bom dia a todos, tudo bem?",
-         "Καλημέρα σε όλους", "Доброе утро всем", "こんにちは、元気ですか", "早上好，大家好",
-         "Good morning everyone", "Bonjour à tous", "Buongiorno a tutti", "Goedemorgen allemaal",
-         "Dzień dobry wszystkim", "Günaydın herkese", "Chào buổi sáng mọi người", "सुप्रभात सभी को",
-         "صباح الخير للجميع", "سب کو صبح بخیر", "สวัสดีตอนเช้าทุกคน", "Habari za asubuhi kila mtu",
-         "Добро утро на всички"]
+TEXTS = [
+    "Hola, ¿cómo estás hoy?",
+    "Guten Morgen zusammen, wie geht's?",
+    "Bom dia a todos, tudo bem?",
+    "Καλημέρα σε όλους",
+    "Доброе утро всем",
+    "こんにちは、元気ですか",
+    "早上好，大家好",
+    "Good morning everyone",
+    "Bonjour à tous",
+    "Buongiorno a tutti",
+    "Goedemorgen allemaal",
+    "Dzień dobry wszystkim",
+    "Günaydın herkese",
+    "Chào buổi sáng mọi người",
+    "सुप्रभात सभी को",
+    "صباح الخير للجميع",
+    "سب کو صبح بخیر",
+    "สวัสดีตอนเช้าทุกคน",
+    "Habari za asubuhi kila mtu",
+    "Добро утро на всички",
+]
 
 
 @dataclass
@@ -45,9 +62,17 @@ def percentiles_ms(latencies_s: list[float], quantiles: tuple[float, ...] = (50,
     return [float(q) for q in np.percentile(np.asarray(latencies_s) * 1000, quantiles)]
 
 
-async def run_load(url: str, route: str, concurrency: int, requests: int, batch: int = 1,
-                   max_seconds: float = 120, backend: str = "onnx", texts: list[str] = TEXTS,
-                   transport: httpx.AsyncBaseTransport | None = None) -> LoadResult:
+async def run_load(
+    url: str,
+    route: str,
+    concurrency: int,
+    requests: int,
+    batch: int = 1,
+    max_seconds: float = 120,
+    backend: str = "onnx",
+    texts: list[str] = TEXTS,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> LoadResult:
     """`requests` calls spread over `concurrency` clients; stops early after `max_seconds`."""
     latencies: list[float] = []
     errors: Counter[str] = Counter()
@@ -81,8 +106,18 @@ async def run_load(url: str, route: str, concurrency: int, requests: int, batch:
         seconds = time.perf_counter() - started
     done = len(latencies)
     answered = done - errors.total()  # failed requests are not throughput
-    return LoadResult(route, concurrency, batch, done, errors.total(), seconds, answered / seconds,
-                      answered * batch / seconds, *percentiles_ms(latencies), dict(errors))
+    return LoadResult(
+        route,
+        concurrency,
+        batch,
+        done,
+        errors.total(),
+        seconds,
+        answered / seconds,
+        answered * batch / seconds,
+        *percentiles_ms(latencies),
+        dict(errors),
+    )
 
 
 def main() -> None:
@@ -93,10 +128,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--backend", default="onnx")
     args = parser.parse_args()
-    results = [asyncio.run(run_load(args.url, "/detect", c, args.requests, backend=args.backend))
-               for c in args.concurrency]
-    results += [asyncio.run(run_load(args.url, "/detect_batch", 4, max(20, args.requests // b), batch=b,
-                                     backend=args.backend)) for b in args.batch_sizes]
+    results = [
+        asyncio.run(run_load(args.url, "/detect", c, args.requests, backend=args.backend)) for c in args.concurrency
+    ]
+    results += [
+        asyncio.run(run_load(args.url, "/detect_batch", 4, max(20, args.requests // b), batch=b, backend=args.backend))
+        for b in args.batch_sizes
+    ]
     for result in results:
         print(json.dumps(asdict(result)))
 

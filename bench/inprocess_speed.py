@@ -3,6 +3,7 @@ speed part of `langdetect bench`, alone, for a quick look at one export.
 
     python -m bench.inprocess_speed --export-dir artifacts/export/v1 --data data/corpus --threads 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,10 @@ def main() -> None:
     args = parser.parse_args()
 
     texts = load_dataset(args.data)["test"].texts[: args.texts]
-    results = {detector.name: round(texts_per_second(detector.load(args.threads), texts), 1)
-               for detector in our_detectors(args.export_dir, version="")}
+    results = {
+        detector.name: round(texts_per_second(detector.load(args.threads), texts), 1)
+        for detector in our_detectors(args.export_dir, version="")
+    }
     print(json.dumps({"threads": args.threads, "texts": len(texts), **results}))
 
 

@@ -1,4 +1,5 @@
 """The model under test: the @champion version (or --version N), its export directory and store tags."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -23,27 +24,39 @@ class ModelUnderTest:
         return {**asdict(self), "export_dir": str(self.export_dir)}
 
 
-def resolve_model(alias: str | None = None, version: str | None = None,
-                  export_root: Path = config.ARTIFACTS_DIR / "export") -> ModelUnderTest:
+def resolve_model(
+    alias: str | None = None, version: str | None = None, export_root: Path = config.ARTIFACTS_DIR / "export"
+) -> ModelUnderTest:
+    from langdetect_ops.integrity import file_sha256
     from registry.bento_store import store_version
     from registry.export import FP32_FILE, INT8_FILE
     from registry.models import registry_client, resolve
-    from langdetect_ops.integrity import file_sha256
 
     model_version = resolve(registry_client(), alias=alias, version=version)
     number = str(model_version.version)
     export_dir = Path(export_root) / f"v{number}"
-    files = {"onnx_int8": export_dir / "onnx" / INT8_FILE, "onnx_fp32": export_dir / FP32_FILE,
-             "torch": export_dir / "torch" / "model.safetensors"}
+    files = {
+        "onnx_int8": export_dir / "onnx" / INT8_FILE,
+        "onnx_fp32": export_dir / FP32_FILE,
+        "torch": export_dir / "torch" / "model.safetensors",
+    }
     missing = [str(path) for path in files.values() if not path.is_file()]
     if missing:
-        raise UserError(f"{config.REGISTERED_MODEL} version {number} has no export ({', '.join(missing)} missing): "
-                        f"run `langdetect export --version {number}` first")
+        raise UserError(
+            f"{config.REGISTERED_MODEL} version {number} has no export ({', '.join(missing)} missing): "
+            f"run `langdetect export --version {number}` first"
+        )
     suffix = store_version(number, model_version.run_id)
-    return ModelUnderTest(model_version.name, number, None if version else (alias or config.CHAMPION_ALIAS),
-                          model_version.run_id, export_dir,
-                          {"onnx": f"{config.BENTO_ONNX_MODEL}:{suffix}", "torch": f"{config.BENTO_TORCH_MODEL}:{suffix}"},
-                          {kind: file_sha256(path) for kind, path in files.items()}, dict(model_version.tags or {}))
+    return ModelUnderTest(
+        model_version.name,
+        number,
+        None if version else (alias or config.CHAMPION_ALIAS),
+        model_version.run_id,
+        export_dir,
+        {"onnx": f"{config.BENTO_ONNX_MODEL}:{suffix}", "torch": f"{config.BENTO_TORCH_MODEL}:{suffix}"},
+        {kind: file_sha256(path) for kind, path in files.items()},
+        dict(model_version.tags or {}),
+    )
 
 
 def require_in_store(model: ModelUnderTest) -> None:
@@ -55,9 +68,11 @@ def require_in_store(model: ModelUnderTest) -> None:
         try:
             bentoml.models.get(tag)
         except NotFound as exc:
-            raise UserError(f"{tag} is not in the BentoML store {_store_home()}: run "
-                            f"`langdetect export --version {model.version}` with the same BENTOML_HOME, "
-                            f"or pass --skip-serving") from exc
+            raise UserError(
+                f"{tag} is not in the BentoML store {_store_home()}: run "
+                f"`langdetect export --version {model.version}` with the same BENTOML_HOME, "
+                f"or pass --skip-serving"
+            ) from exc
 
 
 def _store_home() -> str:

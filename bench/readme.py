@@ -3,6 +3,7 @@
 The README holds blocks between pairs of markers (serving; images and fleet); `update_readme` replaces
 what is between them.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,34 +19,43 @@ MB = 1e6
 
 def measured_by(results: dict) -> str:
     meta, model = results.get("meta", {}), results.get("model", {})
-    return (f"Measured by `{meta.get('command', 'langdetect bench')}` on {meta.get('date', '?')} (commit "
-            f"`{str(meta.get('git_commit', '?'))[:12]}`, `langdetect` version {model.get('version', '?')}, "
-            f"{results.get('machine', {}).get('cores', '?')} cores")
+    return (
+        f"Measured by `{meta.get('command', 'langdetect bench')}` on {meta.get('date', '?')} (commit "
+        f"`{str(meta.get('git_commit', '?'))[:12]}`, `langdetect` version {model.get('version', '?')}, "
+        f"{results.get('machine', {}).get('cores', '?')} cores"
+    )
 
 
 def fleet_block(results: dict) -> str:
     containers = results.get("containers", {})
     images, fleet = containers.get("images", {}), containers.get("fleet") or {}
     lines = [measured_by(results) + "):", ""]
-    for kind, image in images.items():
+    for image in images.values():
         if image.get("present"):
             packed = f", {image['compressed'] / MB:,.1f} MB compressed" if image.get("compressed") else ""
-            steps = "; ".join(f"{la['step']} {la['size'] / MB:,.1f} MB" for la in image.get("layers", [])
-                              if la["size"] >= 0.1 * MB)
+            steps = "; ".join(
+                f"{la['step']} {la['size'] / MB:,.1f} MB" for la in image.get("layers", []) if la["size"] >= 0.1 * MB
+            )
             lines.append(f"- `{image['image']}`: {image['size'] / MB:,.1f} MB{packed} ({steps})")
     fetch = fleet.get("fetch") or {}
     if "max_s" in fetch:
-        lines.append(f"- `langdetect fetch-model` on loopback: {fetch['bytes'] / MB:.1f} MB in {fetch['median_s']:.2f} s "
-                     f"(median of {len(fetch['seconds'])}, worst {fetch['max_s']:.2f} s, process start included)")
-    for kind, pull in (fleet.get("registry") or {}).items():
+        lines.append(
+            f"- `langdetect fetch-model` on loopback: {fetch['bytes'] / MB:.1f} MB in {fetch['median_s']:.2f} s "
+            f"(median of {len(fetch['seconds'])}, worst {fetch['max_s']:.2f} s, process start included)"
+        )
+    for pull in (fleet.get("registry") or {}).values():
         if isinstance(pull, dict) and "pull_s" in pull:
-            lines.append(f"- `{pull['image']}` through the local registry: push {pull['push_s']:.1f} s, cold pull "
-                         f"{pull['pull_s']:.1f} s")
+            lines.append(
+                f"- `{pull['image']}` through the local registry: push {pull['push_s']:.1f} s, cold pull "
+                f"{pull['pull_s']:.1f} s"
+            )
     restart = fleet.get("restart") or {}
     if "served_version" in restart:
-        lines.append(f"- pod (`podman kube play`, CPU overlay): ready {restart['play_to_ready_s']:.1f} s after the play "
-                     f"(init container included), {restart['restart_to_ready_s']:.1f} s after a restart, serving "
-                     f"@champion = version {restart['served_version']}")
+        lines.append(
+            f"- pod (`podman kube play`, CPU overlay): ready {restart['play_to_ready_s']:.1f} s after the play "
+            f"(init container included), {restart['restart_to_ready_s']:.1f} s after a restart, serving "
+            f"@champion = version {restart['served_version']}"
+        )
     return "\n".join(lines)
 
 
@@ -57,34 +67,45 @@ def serving_block(results: dict) -> str:
     for c in (1, P99_CONCURRENCY, 64):
         if c in wrk:
             r = wrk[c]
-            lines.append(f"- CPU image, `/detect` at concurrency {c} (`wrk -t1`): {r['rps']:,.0f} requests/s, "
-                         f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['errors']} errors")
+            lines.append(
+                f"- CPU image, `/detect` at concurrency {c} (`wrk -t1`): {r['rps']:,.0f} requests/s, "
+                f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['errors']} errors"
+            )
     batches = [r for r in image.get("runs", []) if r["route"] == "/detect_batch"]
     in_process = results.get("speed", {}).get("detectors", {}).get("ours int8 ONNX", {}).get("all_cores")
     if batches and in_process:
         best = max(batches, key=lambda r: r["texts_per_s"])
-        lines.append(f"- `/detect_batch`: {best['texts_per_s']:,.0f} texts/s at {best['batch']} per call, "
-                     f"{best['texts_per_s'] / in_process:.0%} of the int8 model's {in_process:,.0f} texts/s in process")
+        lines.append(
+            f"- `/detect_batch`: {best['texts_per_s']:,.0f} texts/s at {best['batch']} per call, "
+            f"{best['texts_per_s'] / in_process:.0%} of the int8 model's {in_process:,.0f} texts/s in process"
+        )
     if "rss_peak_mb" in image:
         lines.append(f"- memory: {image['rss_peak_mb']:,.0f} MB RSS at peak under load (arbiter and worker)")
     cpu = containers.get("images", {}).get("cpu", {})
     if "cold_start_median_s" in cpu:
-        lines.append(f"- cold start, `docker run` to `/readyz` 200: {cpu['cold_start_median_s']:.2f} s (median of "
-                     f"{len(cpu['cold_start_s'])})")
+        lines.append(
+            f"- cold start, `docker run` to `/readyz` 200: {cpu['cold_start_median_s']:.2f} s (median of "
+            f"{len(cpu['cold_start_s'])})"
+        )
     faults = containers.get("faults") or {}
     if "recovery_max_s" in faults:
-        lines.append(f"- `kill -9` of the worker: serving again within {faults['recovery_max_s']:.2f} s (worst of "
-                     f"{len(faults['recovery'])}); `docker stop` under 16 clients: {faults['lost_total']} requests "
-                     f"lost, {faults['answered_during_drains']:,} answered in {len(faults['drain'])} stops")
+        lines.append(
+            f"- `kill -9` of the worker: serving again within {faults['recovery_max_s']:.2f} s (worst of "
+            f"{len(faults['recovery'])}); `docker stop` under 16 clients: {faults['lost_total']} requests "
+            f"lost, {faults['answered_during_drains']:,} answered in {len(faults['drain'])} stops"
+        )
     fuzz = containers.get("fuzz") or {}
     if "generated" in fuzz:
-        lines.append(f"- schemathesis: {fuzz['generated']:,} generated requests, {fuzz['server_errors']} answered "
-                     f"with a 5xx")
-    for v in (results.get("serving", {}).get("designs", {}).get("variants") or []):
+        lines.append(
+            f"- schemathesis: {fuzz['generated']:,} generated requests, {fuzz['server_errors']} answered with a 5xx"
+        )
+    for v in results.get("serving", {}).get("designs", {}).get("variants") or []:
         r = next((w for w in v["wrk"] if w["concurrency"] == P99_CONCURRENCY), None)
         if r:
-            lines.append(f"- `bentoml serve`, {v['name']}: {r['rps']:,.0f} requests/s at concurrency "
-                         f"{P99_CONCURRENCY}, p99 {r['p99_ms']:.1f} ms, {v['rss_peak_mb']:,.0f} MB RSS")
+            lines.append(
+                f"- `bentoml serve`, {v['name']}: {r['rps']:,.0f} requests/s at concurrency "
+                f"{P99_CONCURRENCY}, p99 {r['p99_ms']:.1f} ms, {v['rss_peak_mb']:,.0f} MB RSS"
+            )
     return "\n".join(lines)
 
 

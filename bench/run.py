@@ -4,6 +4,7 @@ Each part is bounded (texts, requests, seconds) and fails on its own: a part tha
 peer installed, no Docker, an image not built) is reported with the reason instead of stopping
 the others. A missing champion or export stops everything (exit 2).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -33,10 +34,10 @@ class Budget:
     fuzz_examples: int  # schemathesis --max-examples (per operation and phase)
 
 
-FULL = Budget(None, 4000, 2, LoadPlan(detect_requests=2000, batch_texts=8000, max_seconds=60, wrk_seconds=15), 5,
-              3, 200)
-QUICK = Budget(60, 1000, 1, LoadPlan(detect_requests=300, batch_texts=1500, max_seconds=15, wrk_seconds=5), 3,
-               1, 50)
+FULL = Budget(
+    None, 4000, 2, LoadPlan(detect_requests=2000, batch_texts=8000, max_seconds=60, wrk_seconds=15), 5, 3, 200
+)
+QUICK = Budget(60, 1000, 1, LoadPlan(detect_requests=300, batch_texts=1500, max_seconds=15, wrk_seconds=5), 3, 1, 50)
 
 
 @dataclass
@@ -69,8 +70,7 @@ def run_bench(options: BenchOptions) -> dict:
     for missing in unavailable:
         print(f"peer {missing.name} unavailable: {missing.reason}", file=sys.stderr)
     if unavailable:
-        print(f"the bench reports them as unavailable; install the pinned peers with `{INSTALL_HINT}`",
-              file=sys.stderr)
+        print(f"the bench reports them as unavailable; install the pinned peers with `{INSTALL_HINT}`", file=sys.stderr)
     results = {"meta": meta(options), **setup(model, [p.package for p in peers + unavailable])}
     texts, labels = test_texts(options.data, budget, results)
     speed_texts = sample(texts, labels, budget.speed_texts)
@@ -94,17 +94,25 @@ def run_bench(options: BenchOptions) -> dict:
 def meta(options: BenchOptions) -> dict:
     from training.tracking import git_commit
 
-    return {"command": shlex.join(["langdetect", "bench", *options.argv]), "quick": options.quick,
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "git_commit": git_commit(), "section_seconds": {}, "seconds": 0.0}
+    return {
+        "command": shlex.join(["langdetect", "bench", *options.argv]),
+        "quick": options.quick,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commit": git_commit(),
+        "section_seconds": {},
+        "seconds": 0.0,
+    }
 
 
 def setup(model, peer_packages: list[str]) -> dict:
     from bench.environment import STACK, machine, versions
 
     bundle = sum(p.stat().st_size for p in (model.export_dir / "onnx").iterdir() if p.is_file())
-    return {"machine": machine(), "versions": versions([*STACK, *peer_packages]),
-            "model": {**model.as_dict(), "onnx_bundle_bytes": bundle}}
+    return {
+        "machine": machine(),
+        "versions": versions([*STACK, *peer_packages]),
+        "model": {**model.as_dict(), "onnx_bundle_bytes": bundle},
+    }
 
 
 def our_detectors(model):
@@ -144,10 +152,18 @@ def accuracy(detectors, unavailable, texts: list[str], labels: list[str]) -> dic
         if "error" in scores:  # a detector that breaks on this data is reported like one that is not installed
             failed.append({"name": detector.name, "package": detector.package, "reason": scores["error"]})
             continue
-        scored[detector.name] = {"kind": detector.kind, "package": detector.package, "version": detector.version,
-                                 "note": detector.note, "scores": scores}
-    return {"sets": [{"name": s.name, "texts": len(s), "languages": len(set(s.labels))} for s in sets],
-            "detectors": scored, "unavailable": failed}
+        scored[detector.name] = {
+            "kind": detector.kind,
+            "package": detector.package,
+            "version": detector.version,
+            "note": detector.note,
+            "scores": scores,
+        }
+    return {
+        "sets": [{"name": s.name, "texts": len(s), "languages": len(set(s.labels))} for s in sets],
+        "detectors": scored,
+        "unavailable": failed,
+    }
 
 
 def speed(detectors, texts: list[str], budget: Budget) -> dict:
@@ -167,10 +183,11 @@ def serving(model, texts: list[str], budget: Budget, options: BenchOptions) -> d
     if options.skip_serving:
         return {"plan": plan, "bentoml": {"reason": "skipped (--skip-serving)"}}
     options.logs.mkdir(parents=True, exist_ok=True)
-    return {"plan": plan,
-            "designs": attempt(lambda: {"variants": measure_designs(model.store_tags, texts, budget.plan,
-                                                                    options.logs)}),
-            "bentoml": attempt(measure_bentoml, model.store_tags, texts, budget.plan, options.logs)}
+    return {
+        "plan": plan,
+        "designs": attempt(lambda: {"variants": measure_designs(model.store_tags, texts, budget.plan, options.logs)}),
+        "bentoml": attempt(measure_bentoml, model.store_tags, texts, budget.plan, options.logs),
+    }
 
 
 def containers(texts: list[str], budget: Budget, options: BenchOptions) -> dict:
@@ -179,9 +196,17 @@ def containers(texts: list[str], budget: Budget, options: BenchOptions) -> dict:
     if options.skip_containers:
         return {"available": False, "reason": "skipped (--skip-containers)"}
     previous = previous_results(options.assets / "results.json").get("containers", {})
-    return measure_images(texts, budget.plan, budget.cold_starts, previous, options.quick,
-                          build_dir=options.logs if options.build_images else None, fault_runs=budget.fault_runs,
-                          fuzz_examples=budget.fuzz_examples, log_dir=options.logs)
+    return measure_images(
+        texts,
+        budget.plan,
+        budget.cold_starts,
+        previous,
+        options.quick,
+        build_dir=options.logs if options.build_images else None,
+        fault_runs=budget.fault_runs,
+        fuzz_examples=budget.fuzz_examples,
+        log_dir=options.logs,
+    )
 
 
 def previous_results(path: Path) -> dict:

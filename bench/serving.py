@@ -6,6 +6,7 @@ Load comes from bench.http_load (ours, bounded in requests and seconds) and from
 process tree while it runs. Servers get a free loopback port, are waited on through /readyz, and are
 always killed with their process group.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -110,8 +111,14 @@ class RssSampler:
         return {"rss_idle_mb": self.samples[0] / MB, "rss_peak_mb": max(self.samples) / MB}
 
 
-def load_suite(url: str, texts: list[str], plan: LoadPlan, rss: Callable[[], int],
-               backends: tuple[str, ...] = ("onnx",), with_wrk: bool = True) -> dict:
+def load_suite(
+    url: str,
+    texts: list[str],
+    plan: LoadPlan,
+    rss: Callable[[], int],
+    backends: tuple[str, ...] = ("onnx",),
+    with_wrk: bool = True,
+) -> dict:
     """Every run of the plan against one server (wrk first, then ours), with its memory while under load."""
     from bench.wrk import missing
 
@@ -135,18 +142,28 @@ def wrk_suite(url: str, texts: list[str], concurrencies: tuple[int, ...], second
     runs = []
     for concurrency in concurrencies:
         run = run_wrk(url, concurrency, seconds, texts)
-        print(f"  wrk /detect c={concurrency}: {run['rps']:,.0f} req/s, p50 {run['p50_ms']:.1f} ms, "
-              f"p99 {run['p99_ms']:.1f} ms, {run['errors']} errors", flush=True)
+        print(
+            f"  wrk /detect c={concurrency}: {run['rps']:,.0f} req/s, p50 {run['p50_ms']:.1f} ms, "
+            f"p99 {run['p99_ms']:.1f} ms, {run['errors']} errors",
+            flush=True,
+        )
         runs.append(run)
     return runs
 
 
-def _run(url: str, route: str, concurrency: int, requests: int, batch: int, plan: LoadPlan, backend: str,
-         texts: list[str]) -> dict:
-    result = asyncio.run(run_load(url, route, concurrency, requests, batch=batch, max_seconds=plan.max_seconds,
-                                  backend=backend, texts=texts))
-    print(f"  {backend} {route} c={concurrency} batch={batch}: {result.rps:,.0f} req/s, "
-          f"{result.texts_per_s:,.0f} texts/s, p99 {result.p99_ms:,.0f} ms, {result.errors} errors", flush=True)
+def _run(
+    url: str, route: str, concurrency: int, requests: int, batch: int, plan: LoadPlan, backend: str, texts: list[str]
+) -> dict:
+    result = asyncio.run(
+        run_load(
+            url, route, concurrency, requests, batch=batch, max_seconds=plan.max_seconds, backend=backend, texts=texts
+        )
+    )
+    print(
+        f"  {backend} {route} c={concurrency} batch={batch}: {result.rps:,.0f} req/s, "
+        f"{result.texts_per_s:,.0f} texts/s, p99 {result.p99_ms:,.0f} ms, {result.errors} errors",
+        flush=True,
+    )
     return {"backend": backend, **asdict(result)}
 
 
@@ -161,7 +178,12 @@ class BentoServer:
         with open(log_path, "w") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout: float = 180) -> float:
         try:
@@ -169,8 +191,9 @@ class BentoServer:
         except (RuntimeError, TimeoutError) as exc:
             from images.engine import tail
 
-            raise RuntimeError(f"bentoml serve {self.target}: {exc}; log {self.log_path}:\n"
-                               f"{tail(self.log_path, 15)}") from exc
+            raise RuntimeError(
+                f"bentoml serve {self.target}: {exc}; log {self.log_path}:\n{tail(self.log_path, 15)}"
+            ) from exc
 
     def rss(self) -> int:
         return process_tree_rss(self.proc.pid)
@@ -187,8 +210,14 @@ class BentoServer:
 
 def serving_env(store_tags: dict[str, str], **extra: str) -> dict[str, str]:
     """The benchmarked model's store tags, whatever is pinned; no CUDA (CI machines have none)."""
-    return {**os.environ, "LANGDETECT_ONNX_MODEL": store_tags["onnx"], "LANGDETECT_TORCH_MODEL": store_tags["torch"],
-            "CUDA_VISIBLE_DEVICES": "", "BENTOML_DO_NOT_TRACK": "true", **extra}
+    return {
+        **os.environ,
+        "LANGDETECT_ONNX_MODEL": store_tags["onnx"],
+        "LANGDETECT_TORCH_MODEL": store_tags["torch"],
+        "CUDA_VISIBLE_DEVICES": "",
+        "BENTOML_DO_NOT_TRACK": "true",
+        **extra,
+    }
 
 
 def measure_bentoml(store_tags: dict[str, str], texts: list[str], plan: LoadPlan, log_dir: Path) -> dict:
@@ -196,8 +225,12 @@ def measure_bentoml(store_tags: dict[str, str], texts: list[str], plan: LoadPlan
     with BentoServer(FULL_SERVICE, serving_env(store_tags), log_dir / "bentoml-serve.log") as server:
         ready = server.wait_ready()
         print(f"  bentoml serve ready in {ready:.1f} s on {server.url}", flush=True)
-        return {"target": FULL_SERVICE, "ready_s": ready, "niceness": niceness(server.proc.pid),
-                **load_suite(server.url, texts, plan, server.rss, backends=("onnx", "torch"), with_wrk=False)}
+        return {
+            "target": FULL_SERVICE,
+            "ready_s": ready,
+            "niceness": niceness(server.proc.pid),
+            **load_suite(server.url, texts, plan, server.rss, backends=("onnx", "torch"), with_wrk=False),
+        }
 
 
 def measure_designs(store_tags: dict[str, str], texts: list[str], plan: LoadPlan, log_dir: Path) -> list[dict]:

@@ -1,4 +1,5 @@
 """The evaluation sets: the test split, and short-text slices cut from the same sentences (RULES)."""
+
 from __future__ import annotations
 
 import random
@@ -55,13 +56,16 @@ def _kept(name: str, pairs: list[tuple[str | None, str]]) -> TextSet:
 
 def evaluation_sets(texts: list[str], labels: list[str]) -> list[TextSet]:
     """The full texts first, then every short slice."""
-    return ([TextSet(FULL, list(texts), list(labels))]
-            + [word_slice(texts, labels, n) for n in WORD_COUNTS]
-            + [char_slice(texts, labels, n) for n in CHAR_COUNTS])
+    return (
+        [TextSet(FULL, list(texts), list(labels))]
+        + [word_slice(texts, labels, n) for n in WORD_COUNTS]
+        + [char_slice(texts, labels, n) for n in CHAR_COUNTS]
+    )
 
 
-def stratified_sample(texts: list[str], labels: list[str], per_language: int, seed: int = 0
-                      ) -> tuple[list[str], list[str]]:
+def stratified_sample(
+    texts: list[str], labels: list[str], per_language: int, seed: int = 0
+) -> tuple[list[str], list[str]]:
     """At most `per_language` texts of each language (--quick), in a fixed random order."""
     rng = random.Random(seed)
     order = list(range(len(texts)))

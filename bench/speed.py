@@ -4,6 +4,7 @@ Ours set their thread count (onnxruntime intra_op_num_threads, torch.set_num_thr
 peers only lingua has a parallel API, so the others get no all-cores number (they would need one
 process per core, which is a deployment choice, not the library's speed).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,10 @@ def texts_per_second(predict: Callable[[list[str]], object], texts: list[str], r
 
 def measure(detector: Detector, texts: list[str], cores: int = os.cpu_count() or 1, repeats: int = 2) -> dict:
     single = texts_per_second(detector.load(1), texts, repeats)
-    all_cores = texts_per_second(detector.load(cores), texts, repeats) if detector.multithreaded and cores > 1 \
-        else None
-    return {"single_thread": single, "all_cores": all_cores, "cores": cores,
-            "note": "" if detector.multithreaded else "single-threaded API"}
+    all_cores = texts_per_second(detector.load(cores), texts, repeats) if detector.multithreaded and cores > 1 else None
+    return {
+        "single_thread": single,
+        "all_cores": all_cores,
+        "cores": cores,
+        "note": "" if detector.multithreaded else "single-threaded API",
+    }

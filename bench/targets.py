@@ -3,6 +3,7 @@
 An image that carries another model than the one benchmarked says nothing about this model's serving:
 its numbers are shown, but the target is NOT MEASURED until the image is rebuilt.
 """
+
 from __future__ import annotations
 
 OURS = "ours int8 ONNX"  # what the CPU image serves
@@ -33,10 +34,22 @@ def verdict(name: str, goal: str, passed: bool, measured: str, reason: str, stal
 
 
 def evaluate(results: dict) -> list[dict]:
-    return [*accuracy_targets(results.get("accuracy", {})), *serving_targets(results), batch_share_target(results),
-            rss_target(results), cold_start_target(results), recovery_target(results), drain_target(results),
-            fuzz_target(results), size_ratio_target(results), *diet_targets(results), modelless_target(results),
-            fetch_target(results), pull_target(results), restart_target(results)]
+    return [
+        *accuracy_targets(results.get("accuracy", {})),
+        *serving_targets(results),
+        batch_share_target(results),
+        rss_target(results),
+        cold_start_target(results),
+        recovery_target(results),
+        drain_target(results),
+        fuzz_target(results),
+        size_ratio_target(results),
+        *diet_targets(results),
+        modelless_target(results),
+        fetch_target(results),
+        pull_target(results),
+        restart_target(results),
+    ]
 
 
 def fleet(results: dict) -> dict:
@@ -47,12 +60,25 @@ def diet_targets(results: dict) -> list[dict]:
     cpu = results.get("containers", {}).get("images", {}).get("cpu", {})
     name, goal = "baked CPU image size", f"<= {MAX_CPU_IMAGE_MB} MB, <= {MAX_CPU_IMAGE_COMPRESSED_MB} MB compressed"
     if not cpu.get("present") or not cpu.get("compressed"):
-        return [target(name, goal, NOT_MEASURED, reason=cpu.get("reason") or cpu.get("compressed_note") or
-                       why_not_measured(results))]
+        return [
+            target(
+                name,
+                goal,
+                NOT_MEASURED,
+                reason=cpu.get("reason") or cpu.get("compressed_note") or why_not_measured(results),
+            )
+        ]
     size, packed = cpu["size"] / 1e6, cpu["compressed"] / 1e6
-    return [verdict(name, goal, size <= MAX_CPU_IMAGE_MB and packed <= MAX_CPU_IMAGE_COMPRESSED_MB,
-                    f"{size:,.1f} MB, {packed:,.1f} MB compressed",
-                    "see the layers in the Images section", stale_image(results))]
+    return [
+        verdict(
+            name,
+            goal,
+            size <= MAX_CPU_IMAGE_MB and packed <= MAX_CPU_IMAGE_COMPRESSED_MB,
+            f"{size:,.1f} MB, {packed:,.1f} MB compressed",
+            "see the layers in the Images section",
+            stale_image(results),
+        )
+    ]
 
 
 def modelless_target(results: dict) -> dict:
@@ -63,20 +89,33 @@ def modelless_target(results: dict) -> dict:
     if not (cpu.get("present") and bare.get("present") and model):
         return target(name, goal, NOT_MEASURED, reason=bare.get("reason") or cpu.get("reason") or "no model size")
     expected = (cpu["size"] - model) / 1e6
-    return verdict(name, goal, abs(bare["size"] / 1e6 - expected) <= MODELLESS_SLACK_MB,
-                   f"{bare['size'] / 1e6:,.1f} MB vs {cpu['size'] / 1e6:,.1f} - {model / 1e6:.1f} = {expected:,.1f} MB",
-                   f"more than {MODELLESS_SLACK_MB} MB apart", stale_image(results))
+    return verdict(
+        name,
+        goal,
+        abs(bare["size"] / 1e6 - expected) <= MODELLESS_SLACK_MB,
+        f"{bare['size'] / 1e6:,.1f} MB vs {cpu['size'] / 1e6:,.1f} - {model / 1e6:.1f} = {expected:,.1f} MB",
+        f"more than {MODELLESS_SLACK_MB} MB apart",
+        stale_image(results),
+    )
 
 
 def fetch_target(results: dict) -> dict:
     name, goal = "fetch-model on loopback (worst of the runs)", f"<= {MAX_FETCH_S:.0f} s"
     fetch = fleet(results).get("fetch") or {}
     if "max_s" not in fetch:
-        return target(name, goal, NOT_MEASURED, reason=fetch.get("error") or fleet(results).get("error")
-                      or why_not_measured(results))
-    return verdict(name, goal, fetch["max_s"] <= MAX_FETCH_S,
-                   f"{fetch['max_s']:.2f} s ({fetch['bytes'] / 1e6:.1f} MB, median {fetch['median_s']:.2f} s)",
-                   "slower than the target")
+        return target(
+            name,
+            goal,
+            NOT_MEASURED,
+            reason=fetch.get("error") or fleet(results).get("error") or why_not_measured(results),
+        )
+    return verdict(
+        name,
+        goal,
+        fetch["max_s"] <= MAX_FETCH_S,
+        f"{fetch['max_s']:.2f} s ({fetch['bytes'] / 1e6:.1f} MB, median {fetch['median_s']:.2f} s)",
+        "slower than the target",
+    )
 
 
 def pull_target(results: dict) -> dict:
@@ -85,22 +124,31 @@ def pull_target(results: dict) -> dict:
     if "cpu" not in pulls or "gpu" not in pulls:
         return target(name, goal, NOT_MEASURED, reason=pulls.get("error") or "both images were not pulled")
     speedup = pulls["gpu"]["pull_s"] / pulls["cpu"]["pull_s"]
-    return verdict(name, goal, speedup >= MIN_PULL_SPEEDUP,
-                   f"{speedup:.1f}x: CPU {pulls['cpu']['pull_s']:.1f} s, GPU {pulls['gpu']['pull_s']:.1f} s",
-                   "loopback pulls are bound by unpacking, not by the network")
+    return verdict(
+        name,
+        goal,
+        speedup >= MIN_PULL_SPEEDUP,
+        f"{speedup:.1f}x: CPU {pulls['cpu']['pull_s']:.1f} s, GPU {pulls['gpu']['pull_s']:.1f} s",
+        "loopback pulls are bound by unpacking, not by the network",
+    )
 
 
 def restart_target(results: dict) -> dict:
     name, goal = "a pod restart fetches @champion, no image built", "the champion's version, 0 images built"
     restart, version = fleet(results).get("restart") or {}, fleet(results).get("champion_version")
     if "served_version" not in restart:
-        return target(name, goal, NOT_MEASURED, reason=restart.get("error") or fleet(results).get("error")
-                      or "not measured")
+        return target(
+            name, goal, NOT_MEASURED, reason=restart.get("error") or fleet(results).get("error") or "not measured"
+        )
     built = restart.get("images_built", 0)
-    return verdict(name, goal, restart["served_version"] == version and built == 0,
-                   f"version {restart['served_version']}, ready {restart['restart_to_ready_s']:.1f} s after the "
-                   f"restart, {built} images built", f"served version {restart['served_version']}, champion "
-                   f"{version}, {built} images built")
+    return verdict(
+        name,
+        goal,
+        restart["served_version"] == version and built == 0,
+        f"version {restart['served_version']}, ready {restart['restart_to_ready_s']:.1f} s after the "
+        f"restart, {built} images built",
+        f"served version {restart['served_version']}, champion {version}, {built} images built",
+    )
 
 
 def accuracy_targets(accuracy: dict) -> list[dict]:
@@ -115,19 +163,29 @@ def accuracy_targets(accuracy: dict) -> list[dict]:
             continue
         best = max(peers, key=lambda p: peers[p]["scores"][set_name]["accuracy"])
         mine, theirs = ours["scores"][set_name], peers[best]["scores"][set_name]
-        out.append(verdict(name, goal, mine["accuracy"] > theirs["accuracy"],
-                           f"{mine['accuracy']:.2%} vs {best} {theirs['accuracy']:.2%}",
-                           accuracy_gap(best, mine, theirs)))
+        out.append(
+            verdict(
+                name,
+                goal,
+                mine["accuracy"] > theirs["accuracy"],
+                f"{mine['accuracy']:.2%} vs {best} {theirs['accuracy']:.2%}",
+                accuracy_gap(best, mine, theirs),
+            )
+        )
     return out
 
 
 def accuracy_gap(best: str, mine: dict, theirs: dict, languages: int = 3) -> str:
     points = 100 * (theirs["accuracy"] - mine["accuracy"])
     lead = f"{best} is {points:.1f} points ahead" if points >= 0.05 else f"tied with {best}"
-    gaps = sorted(((theirs["per_language"][lang] - acc, lang) for lang, acc in mine["per_language"].items()),
-                  reverse=True)[:languages]
-    where = ", ".join(f"{lang} {mine['per_language'][lang]:.0%} vs {theirs['per_language'][lang]:.0%}"
-                      for gap, lang in gaps if gap > 0)
+    gaps = sorted(
+        ((theirs["per_language"][lang] - acc, lang) for lang, acc in mine["per_language"].items()), reverse=True
+    )[:languages]
+    where = ", ".join(
+        f"{lang} {mine['per_language'][lang]:.0%} vs {theirs['per_language'][lang]:.0%}"
+        for gap, lang in gaps
+        if gap > 0
+    )
     return lead + (f"; most on {where}" if where else "")
 
 
@@ -137,16 +195,24 @@ def stale_image(results: dict, kind: str = "cpu") -> str:
     carried, model = labels.get("langdetect.onnx.mlflow_run_id"), results.get("model", {})
     if not carried or not model.get("run_id") or carried == model["run_id"]:
         return ""
-    return (f"the image carries MLflow version {labels.get('langdetect.onnx.mlflow_version', '?')} (run "
-            f"{carried[:8]}), not the benchmarked version {model.get('version')}: rebuild it with "
-            f"`langdetect images build` (or `langdetect bench --build-images`)")
+    return (
+        f"the image carries MLflow version {labels.get('langdetect.onnx.mlflow_version', '?')} (run "
+        f"{carried[:8]}), not the benchmarked version {model.get('version')}: rebuild it with "
+        f"`langdetect images build` (or `langdetect bench --build-images`)"
+    )
 
 
 def why_not_measured(results: dict, kind: str = "cpu") -> str:
     containers = results.get("containers", {})
     image = containers.get("images", {}).get(kind, {})
-    return (containers.get("error") or containers.get("reason") or image.get("reason") or image.get("error")
-            or containers.get("cpu_serving", {}).get("error") or "not measured")
+    return (
+        containers.get("error")
+        or containers.get("reason")
+        or image.get("reason")
+        or image.get("error")
+        or containers.get("cpu_serving", {}).get("error")
+        or "not measured"
+    )
 
 
 def serving_source(results: dict) -> tuple[dict | None, str, str]:
@@ -176,32 +242,59 @@ def serving_targets(results: dict) -> list[dict]:
     source, label, why = serving_source(results)
     out = []
     run = wrk_run(source, P99_CONCURRENCY)
-    name, goal = f"/detect at concurrency {P99_CONCURRENCY}", f">= {MIN_RPS_AT_16:,} req/s, p99 <= {MAX_P99_MS_AT_16} ms"
+    name, goal = (
+        f"/detect at concurrency {P99_CONCURRENCY}",
+        f">= {MIN_RPS_AT_16:,} req/s, p99 <= {MAX_P99_MS_AT_16} ms",
+    )
     if run:
         ok = run["rps"] >= MIN_RPS_AT_16 and run["p99_ms"] <= MAX_P99_MS_AT_16 and not run["errors"]
-        out.append(verdict(name, goal, ok, f"{run['rps']:,.0f} req/s, p99 {run['p99_ms']:.1f} ms, {run['errors']} "
-                                           f"errors ({label})", queueing_reason(run)))
+        out.append(
+            verdict(
+                name,
+                goal,
+                ok,
+                f"{run['rps']:,.0f} req/s, p99 {run['p99_ms']:.1f} ms, {run['errors']} errors ({label})",
+                queueing_reason(run),
+            )
+        )
     else:
         out.append(target(name, goal, NOT_MEASURED, reason=why))
     run = wrk_run(source, 1)
     name, goal = "/detect p99 at concurrency 1", f"<= {MAX_P99_MS_AT_1} ms"
-    out.append(verdict(name, goal, run["p99_ms"] <= MAX_P99_MS_AT_1,
-                       f"{run['p99_ms']:.1f} ms (p50 {run['p50_ms']:.1f} ms; {label})",
-                       "one request at a time: the tail is the serving stack's pauses, not queueing") if run
-               else target(name, goal, NOT_MEASURED, reason=why))
+    out.append(
+        verdict(
+            name,
+            goal,
+            run["p99_ms"] <= MAX_P99_MS_AT_1,
+            f"{run['p99_ms']:.1f} ms (p50 {run['p50_ms']:.1f} ms; {label})",
+            "one request at a time: the tail is the serving stack's pauses, not queueing",
+        )
+        if run
+        else target(name, goal, NOT_MEASURED, reason=why)
+    )
     run = wrk_run(source, 64)
     name, goal = "/detect errors at concurrency 64", "0"
-    out.append(verdict(name, goal, run["errors"] == 0,
-                       f"{run['errors']} of {run['requests']:,} ({run['rps']:,.0f} req/s; {label})",
-                       f"errors: {run.get('error_kinds')}") if run else target(name, goal, NOT_MEASURED, reason=why))
+    out.append(
+        verdict(
+            name,
+            goal,
+            run["errors"] == 0,
+            f"{run['errors']} of {run['requests']:,} ({run['rps']:,.0f} req/s; {label})",
+            f"errors: {run.get('error_kinds')}",
+        )
+        if run
+        else target(name, goal, NOT_MEASURED, reason=why)
+    )
     return out
 
 
 def queueing_reason(run: dict) -> str:
     wait = 1000 * run["concurrency"] / max(run["rps"], 1e-9)
-    return (f"{run['concurrency']} clients wait {wait:,.0f} ms per request on average (concurrency / throughput); "
-            f"p99 <= {MAX_P99_MS_AT_16} ms needs about {1000 * run['concurrency'] / MAX_P99_MS_AT_16:,.0f} req/s or more"
-            + (f"; {run['errors']} requests failed" if run["errors"] else ""))
+    return (
+        f"{run['concurrency']} clients wait {wait:,.0f} ms per request on average (concurrency / throughput); "
+        f"p99 <= {MAX_P99_MS_AT_16} ms needs about {1000 * run['concurrency'] / MAX_P99_MS_AT_16:,.0f} req/s or more"
+        + (f"; {run['errors']} requests failed" if run["errors"] else "")
+    )
 
 
 def batch_share_target(results: dict) -> dict:
@@ -209,15 +302,27 @@ def batch_share_target(results: dict) -> dict:
     image = results.get("containers", {}).get("cpu_serving")
     in_process = results.get("speed", {}).get("detectors", {}).get(OURS, {}).get("all_cores")
     if not image or "runs" not in image or not in_process:
-        return target(name, goal, NOT_MEASURED,
-                      reason=why_not_measured(results) if not image or "runs" not in image else "no in-process number")
+        return target(
+            name,
+            goal,
+            NOT_MEASURED,
+            reason=why_not_measured(results) if not image or "runs" not in image else "no in-process number",
+        )
     best = max(runs_of(image, "/detect_batch"), key=lambda r: r["texts_per_s"])
     share = best["texts_per_s"] / in_process
-    measured = (f"{share:.0%}: {best['texts_per_s']:,.0f} texts/s at {best['batch']} per call (CPU image) vs "
-                f"{in_process:,.0f} in process, {results.get('machine', {}).get('cores')} cores")
-    return verdict(name, goal, share >= MIN_BATCH_SHARE, measured,
-                   f"{100 * (MIN_BATCH_SHARE - share):.0f} points short: HTTP, JSON and the load generator share the "
-                   f"cores with the model", stale_image(results))
+    measured = (
+        f"{share:.0%}: {best['texts_per_s']:,.0f} texts/s at {best['batch']} per call (CPU image) vs "
+        f"{in_process:,.0f} in process, {results.get('machine', {}).get('cores')} cores"
+    )
+    return verdict(
+        name,
+        goal,
+        share >= MIN_BATCH_SHARE,
+        measured,
+        f"{100 * (MIN_BATCH_SHARE - share):.0f} points short: HTTP, JSON and the load generator share the "
+        f"cores with the model",
+        stale_image(results),
+    )
 
 
 def rss_target(results: dict) -> dict:
@@ -226,9 +331,14 @@ def rss_target(results: dict) -> dict:
     if not image or "rss_peak_mb" not in image:
         return target(name, goal, NOT_MEASURED, reason=why_not_measured(results))
     peak = image["rss_peak_mb"]
-    return verdict(name, goal, peak <= MAX_RSS_MB, f"{peak:,.0f} MB at peak ({image['rss_idle_mb']:,.0f} MB idle)",
-                   f"{peak - MAX_RSS_MB:,.0f} MB over: the arbiter and the worker each load Python, BentoML and its "
-                   f"dependencies", stale_image(results))
+    return verdict(
+        name,
+        goal,
+        peak <= MAX_RSS_MB,
+        f"{peak:,.0f} MB at peak ({image['rss_idle_mb']:,.0f} MB idle)",
+        f"{peak - MAX_RSS_MB:,.0f} MB over: the arbiter and the worker each load Python, BentoML and its dependencies",
+        stale_image(results),
+    )
 
 
 def recovery_target(results: dict) -> dict:
@@ -237,9 +347,13 @@ def recovery_target(results: dict) -> dict:
     if "recovery_max_s" not in faults:
         return target(name, goal, NOT_MEASURED, reason=faults.get("error") or why_not_measured(results))
     runs = ", ".join(f"{r['recovery_s']:.2f}" for r in faults["recovery"])
-    return verdict(name, goal, faults["recovery_max_s"] <= MAX_RECOVERY_S,
-                   f"{faults['recovery_max_s']:.2f} s (runs: {runs} s)",
-                   "a new worker imports Python, BentoML and the model before it answers")
+    return verdict(
+        name,
+        goal,
+        faults["recovery_max_s"] <= MAX_RECOVERY_S,
+        f"{faults['recovery_max_s']:.2f} s (runs: {runs} s)",
+        "a new worker imports Python, BentoML and the model before it answers",
+    )
 
 
 def drain_target(results: dict) -> dict:
@@ -248,10 +362,14 @@ def drain_target(results: dict) -> dict:
     if "lost_total" not in faults:
         return target(name, goal, NOT_MEASURED, reason=faults.get("error") or why_not_measured(results))
     drains = faults["drain"]
-    return verdict(name, goal, faults["lost_total"] == 0,
-                   f"{faults['lost_total']} lost, {faults['answered_during_drains']:,} answered in {len(drains)} stops "
-                   f"(exit codes {sorted({d['exit_code'] for d in drains})})",
-                   "accepted connections were reset: see the drain runs under Faults")
+    return verdict(
+        name,
+        goal,
+        faults["lost_total"] == 0,
+        f"{faults['lost_total']} lost, {faults['answered_during_drains']:,} answered in {len(drains)} stops "
+        f"(exit codes {sorted({d['exit_code'] for d in drains})})",
+        "accepted connections were reset: see the drain runs under Faults",
+    )
 
 
 def fuzz_target(results: dict) -> dict:
@@ -259,9 +377,14 @@ def fuzz_target(results: dict) -> dict:
     fuzz = results.get("containers", {}).get("fuzz") or {}
     if "generated" not in fuzz:
         return target(name, goal, NOT_MEASURED, reason=fuzz.get("error") or why_not_measured(results))
-    return verdict(name, goal, fuzz["server_errors"] == 0,
-                   f"{fuzz['server_errors']} in {fuzz['generated']:,} generated cases ({fuzz['unique_failures']} "
-                   f"unique failures of any check)", "see the fuzzer's report in the bench log")
+    return verdict(
+        name,
+        goal,
+        fuzz["server_errors"] == 0,
+        f"{fuzz['server_errors']} in {fuzz['generated']:,} generated cases ({fuzz['unique_failures']} "
+        f"unique failures of any check)",
+        "see the fuzzer's report in the bench log",
+    )
 
 
 def cold_start_target(results: dict) -> dict:
@@ -271,10 +394,15 @@ def cold_start_target(results: dict) -> dict:
         return target(name, goal, NOT_MEASURED, reason=why_not_measured(results))
     runs = cpu["cold_start_s"]
     measured = f"{cpu['cold_start_median_s']:.1f} s (median of {len(runs)}: {', '.join(f'{s:.1f}' for s in runs)})"
-    return verdict(name, goal, cpu["cold_start_median_s"] <= MAX_COLD_START_S, measured,
-                   f"{cpu['cold_start_median_s'] - MAX_COLD_START_S:.1f} s over: `bentoml serve` imports BentoML and the "
-                   f"service in its arbiter first, then starts the worker, which imports them again and loads the model",
-                   stale_image(results))
+    return verdict(
+        name,
+        goal,
+        cpu["cold_start_median_s"] <= MAX_COLD_START_S,
+        measured,
+        f"{cpu['cold_start_median_s'] - MAX_COLD_START_S:.1f} s over: `bentoml serve` imports BentoML and the "
+        f"service in its arbiter first, then starts the worker, which imports them again and loads the model",
+        stale_image(results),
+    )
 
 
 def size_ratio_target(results: dict) -> dict:
@@ -283,13 +411,21 @@ def size_ratio_target(results: dict) -> dict:
     images = results.get("containers", {}).get("images", {})
     cpu, gpu = images.get("cpu", {}), images.get("gpu", {})
     if not cpu.get("present") or not gpu.get("present"):
-        return target(name, goal, NOT_MEASURED, reason=why_not_measured(results, "gpu" if cpu.get("present") else "cpu"))
+        return target(
+            name, goal, NOT_MEASURED, reason=why_not_measured(results, "gpu" if cpu.get("present") else "cpu")
+        )
     measured = f"1/{gpu['size'] / cpu['size']:.1f}: {cpu['size'] / 1e6:,.0f} MB vs {gpu['size'] / 1e6:,.0f} MB"
     if cpu.get("compressed") and gpu.get("compressed"):
         measured += f" (compressed 1/{gpu['compressed'] / cpu['compressed']:.1f})"
-    layers = "; ".join(f"{layer['size'] / 1e6:,.0f} MB {layer['step']}"
-                       for layer in sorted(cpu.get("layers", []), key=lambda la: -la["size"])[:3])
-    return verdict(name, goal, cpu["size"] <= MAX_CPU_TO_GPU * gpu["size"], measured,
-                   f"the CPU image would have to be at most {MAX_CPU_TO_GPU * gpu['size'] / 1e6:,.0f} MB; "
-                   f"its largest layers: {layers}")
-
+    layers = "; ".join(
+        f"{layer['size'] / 1e6:,.0f} MB {layer['step']}"
+        for layer in sorted(cpu.get("layers", []), key=lambda la: -la["size"])[:3]
+    )
+    return verdict(
+        name,
+        goal,
+        cpu["size"] <= MAX_CPU_TO_GPU * gpu["size"],
+        measured,
+        f"the CPU image would have to be at most {MAX_CPU_TO_GPU * gpu['size'] / 1e6:,.0f} MB; "
+        f"its largest layers: {layers}",
+    )

@@ -4,6 +4,7 @@ One wrk thread (`-t1`): on 2 cores the load generator shares the machine with th
 thread disturbs it least. A Lua script posts the texts in turn and prints the latency percentiles and
 the error counts as one JSON line when the run ends.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,18 +55,31 @@ def run_wrk(url: str, concurrency: int, seconds: float, texts: list[str]) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "detect.lua"
         script.write_text(lua_script(texts))
-        result = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--timeout", "10s",
-                                 "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60)
+        result = subprocess.run(
+            ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(script), url],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
     if result.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({result.returncode}): {(result.stdout + result.stderr)[-1000:]}")
     raw = json.loads(line.removeprefix("WRK_JSON "))
-    errors = (raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
-              + raw["status_errors"])
+    errors = raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"] + raw["status_errors"]
     ok = max(0, raw["requests"] - raw["status_errors"])
-    return {"tool": "wrk -t1", "route": "/detect", "concurrency": concurrency, "requests": raw["requests"],
-            "errors": errors, "seconds": raw["seconds"], "rps": ok / raw["seconds"],
-            "p50_ms": raw["p50_us"] / 1000, "p95_ms": raw["p95_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
-            "max_ms": raw["max_us"] / 1000,
-            "error_kinds": {k: raw[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts",
-                                                "status_errors") if raw[k]}}
+    return {
+        "tool": "wrk -t1",
+        "route": "/detect",
+        "concurrency": concurrency,
+        "requests": raw["requests"],
+        "errors": errors,
+        "seconds": raw["seconds"],
+        "rps": ok / raw["seconds"],
+        "p50_ms": raw["p50_us"] / 1000,
+        "p95_ms": raw["p95_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "error_kinds": {
+            k: raw[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "status_errors") if raw[k]
+        },
+    }

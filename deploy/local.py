@@ -10,6 +10,7 @@
 `--restart` plays it again (what `kubectl rollout restart` does): the pod fetches whatever @champion is
 now, with no image built. `--down` stops the pod and the MLflow server.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,10 +66,15 @@ def ensure_bundle(server: TrackingServer, alias: str) -> str:
     except NotFoundError as exc:
         raise UserError(f"{exc}: train and promote a model first (scripts/main.sh)") from None
     if not any(tag["key"] == BUNDLE_PATH_TAG for tag in record.get("tags", [])):
-        print(f"version {record['version']} (@{alias}) has no serving bundle yet: exporting it through {server.url}",
-              flush=True)
-        subprocess.run([sys.executable, "-m", "langdetect_ops.cli", "export", "--alias", alias],
-                       env={**os.environ, **server.admin_env()}, check=True)
+        print(
+            f"version {record['version']} (@{alias}) has no serving bundle yet: exporting it through {server.url}",
+            flush=True,
+        )
+        subprocess.run(
+            [sys.executable, "-m", "langdetect_ops.cli", "export", "--alias", alias],
+            env={**os.environ, **server.admin_env()},
+            check=True,
+        )
     return str(record["version"])
 
 
@@ -83,18 +89,34 @@ def ensure_image(kind: str = "cpu-modelless") -> str:
     return image
 
 
-def play(server: TrackingServer, image: str, port: int, alias: str, overlay: str = "cpu",
-         target: podman.LocalTarget | None = None, manifest: Path = MANIFEST,
-         password: str | None = None) -> float:
+def play(
+    server: TrackingServer,
+    image: str,
+    port: int,
+    alias: str,
+    overlay: str = "cpu",
+    target: podman.LocalTarget | None = None,
+    manifest: Path = MANIFEST,
+    password: str | None = None,
+) -> float:
     """Seconds from `podman kube play` returning (the init container has fetched) to /readyz answering."""
     target = target or podman.LocalTarget(server.url, port, image, alias)
     podman.load_image(image)
-    podman.create_secret({"MLFLOW_TRACKING_USERNAME": READER,
-                          "MLFLOW_TRACKING_PASSWORD": password or server.credentials.reader_password}, target.secret)
+    podman.create_secret(
+        {
+            "MLFLOW_TRACKING_USERNAME": READER,
+            "MLFLOW_TRACKING_PASSWORD": password or server.credentials.reader_password,
+        },
+        target.secret,
+    )
     podman.play(podman.local_manifest(podman.render(overlay), target), manifest)
     try:
-        return wait_http(f"http://127.0.0.1:{target.port}/readyz", lambda: podman.pod_running(target.pod_name), 120,
-                         what="langdetect pod")
+        return wait_http(
+            f"http://127.0.0.1:{target.port}/readyz",
+            lambda: podman.pod_running(target.pod_name),
+            120,
+            what="langdetect pod",
+        )
     except (RuntimeError, TimeoutError) as exc:
         raise UserError(f"{exc}:\n{podman.pod_logs(target.pod_name)[-3000:]}") from None
 

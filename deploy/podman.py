@@ -10,6 +10,7 @@ manifest is the one `kubectl kustomize` renders, patched only where podman 4.3 d
 - images come from Docker through `docker save | podman load`, as localhost/NAME:TAG.
 Probes, Services, HPA, PDB and NetworkPolicy have no podman equivalent and are validated, not played.
 """
+
 from __future__ import annotations
 
 import base64
@@ -51,8 +52,10 @@ def podman(*args: str, check: bool = True, input: bytes | None = None) -> subpro
         raise UserError("podman is not installed: apt-get install podman runc (scripts/install-fleet-tools.sh)")
     result = subprocess.run(["podman", *args], env=podman_env(), capture_output=True, input=input)
     if check and result.returncode != 0:
-        raise UserError(f"podman {' '.join(args[:3])} failed ({result.returncode}): "
-                        f"{result.stderr.decode(errors='replace')[-2000:]}")
+        raise UserError(
+            f"podman {' '.join(args[:3])} failed ({result.returncode}): "
+            f"{result.stderr.decode(errors='replace')[-2000:]}"
+        )
     return result
 
 
@@ -141,8 +144,6 @@ def play(manifest: dict, path: Path) -> None:
 def down(path: Path) -> None:
     if path.exists():
         podman("kube", "down", str(path), check=False)
-
-
 
 
 def pod_running(pod_name: str) -> bool:

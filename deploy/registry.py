@@ -3,6 +3,7 @@
 A pull is cold only into an empty image store: the build host's Docker already holds every layer, so
 the pull goes into a throwaway podman store (`--root` in a temp dir), which is what a fresh node does.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -39,13 +40,16 @@ class LocalRegistry:
     def __enter__(self) -> LocalRegistry:
         binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
         if not Path(binary).exists():
-            raise UserError("docker-registry is not installed: scripts/install-fleet-tools.sh (Debian's docker-registry)")
+            raise UserError(
+                "docker-registry is not installed: scripts/install-fleet-tools.sh (Debian's docker-registry)"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "config.yml"
         config.write_text(CONFIG.format(root=self.root / "data", port=self.port))
         self.log = open(self.root / "registry.log", "w")
-        self.proc = subprocess.Popen([binary, "serve", str(config)], stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             wait_http(f"http://{self.address}/v2/", lambda: self.proc.poll() is None, 30, what="registry")
         except BaseException as exc:
@@ -95,8 +99,12 @@ def cold_pull(remote: str) -> PullResult:
     with tempfile.TemporaryDirectory(prefix="cold-pull-") as tmp:
         store = ["--root", f"{tmp}/root", "--runroot", f"{tmp}/run", "--storage-driver", "overlay"]
         started = time.monotonic()
-        pulled = subprocess.run(["podman", *store, "pull", "--quiet", "--tls-verify=false", remote],
-                                env=podman_env(), capture_output=True, text=True)
+        pulled = subprocess.run(
+            ["podman", *store, "pull", "--quiet", "--tls-verify=false", remote],
+            env=podman_env(),
+            capture_output=True,
+            text=True,
+        )
         seconds = time.monotonic() - started
         if pulled.returncode != 0:
             raise UserError(f"podman pull {remote} failed: {pulled.stderr[-1500:]}")

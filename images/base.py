@@ -15,6 +15,7 @@
 Users with a registry point LANGDETECT_BASE_IMAGE at any image with python3.11, bash and
 groupadd (python:3.11-slim) and LANGDETECT_UV_IMAGE at ghcr.io/astral-sh/uv:<version>.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,45 +44,121 @@ HOST_CA_CERTIFICATES = Path("/usr/local/share/ca-certificates")
 PACKAGES = ("python3.11", "passwd", "ca-certificates")
 
 # Nothing at run time reads these; copyright files stay (licence notices).
-UNNEEDED = ("usr/share/man/*", "usr/share/info/*", "usr/share/locale/*", "usr/share/lintian", "usr/share/bug",
-            "usr/share/doc-base", "var/log/*",
-            # the package manager: serving installs nothing (the status file stays, for scanners)
-            "usr/bin/apt*", "usr/lib/apt", "usr/lib/x86_64-linux-gnu/libapt-*", "etc/apt", "var/lib/apt",
-            "var/cache/apt", "usr/bin/dpkg*", "usr/share/dpkg", "etc/dpkg", "var/lib/dpkg/info",
-            "var/lib/dpkg/*-old", "usr/bin/perl*", "usr/lib/x86_64-linux-gnu/perl-base", "usr/share/perl5",
-            "usr/share/debconf", "var/cache/debconf", "usr/bin/debconf*",
-            # glibc's iconv modules (Python's codecs are its own), the stdlib's docs and tests
-            "usr/lib/x86_64-linux-gnu/gconv", "usr/lib/python3.11/pydoc_data", "usr/lib/python3.11/test",
-            # stdlib bytecode: the bento step (images/warm_bytecode.py) writes it for what serving imports
-            "usr/lib/python3.11/**/__pycache__")
+UNNEEDED = (
+    "usr/share/man/*",
+    "usr/share/info/*",
+    "usr/share/locale/*",
+    "usr/share/lintian",
+    "usr/share/bug",
+    "usr/share/doc-base",
+    "var/log/*",
+    # the package manager: serving installs nothing (the status file stays, for scanners)
+    "usr/bin/apt*",
+    "usr/lib/apt",
+    "usr/lib/x86_64-linux-gnu/libapt-*",
+    "etc/apt",
+    "var/lib/apt",
+    "var/cache/apt",
+    "usr/bin/dpkg*",
+    "usr/share/dpkg",
+    "etc/dpkg",
+    "var/lib/dpkg/info",
+    "var/lib/dpkg/*-old",
+    "usr/bin/perl*",
+    "usr/lib/x86_64-linux-gnu/perl-base",
+    "usr/share/perl5",
+    "usr/share/debconf",
+    "var/cache/debconf",
+    "usr/bin/debconf*",
+    # glibc's iconv modules (Python's codecs are its own), the stdlib's docs and tests
+    "usr/lib/x86_64-linux-gnu/gconv",
+    "usr/lib/python3.11/pydoc_data",
+    "usr/lib/python3.11/test",
+    # stdlib bytecode: the bento step (images/warm_bytecode.py) writes it for what serving imports
+    "usr/lib/python3.11/**/__pycache__",
+)
 
 
 # Programs no image step or serving process runs (disk, mount, terminal and package tools), by package;
 # their files are read from dpkg's lists before slim() drops those lists. Shells, coreutils, findutils,
 # grep, sed, passwd (groupadd/useradd for BentoML's Dockerfile) and libc-bin (ldd, ldconfig) stay.
-UNUSED_PACKAGES = ("util-linux", "util-linux-extra", "e2fsprogs", "mount", "tar", "diffutils", "gpgv", "openssl",
-                   "bsdutils", "sysvinit-utils", "ncurses-bin", "hostname", "logsave", "login", "libpam-modules",
-                   "libpam-modules-bin", "libpam-runtime", "bash-completion", "debianutils-extra", "init-system-helpers",
-                   "adduser", "gzip")
+UNUSED_PACKAGES = (
+    "util-linux",
+    "util-linux-extra",
+    "e2fsprogs",
+    "mount",
+    "tar",
+    "diffutils",
+    "gpgv",
+    "openssl",
+    "bsdutils",
+    "sysvinit-utils",
+    "ncurses-bin",
+    "hostname",
+    "logsave",
+    "login",
+    "libpam-modules",
+    "libpam-modules-bin",
+    "libpam-runtime",
+    "bash-completion",
+    "debianutils-extra",
+    "init-system-helpers",
+    "adduser",
+    "gzip",
+)
 # Standard-library parts serving never imports: GUIs, IDEs, 2to3, test and demo extension modules, and
 # the C modules that only they need (their libraries then fall out of the link closure below).
-UNUSED_STDLIB = ("usr/lib/python3.11/idlelib", "usr/lib/python3.11/tkinter", "usr/lib/python3.11/turtledemo",
-                 "usr/lib/python3.11/lib2to3", "usr/lib/python3.11/ensurepip", "usr/lib/python3.11/curses",
-                 "usr/lib/python3.11/dbm", "usr/lib/python3.11/distutils", "usr/lib/python3.11/turtle.py",
-                 "usr/lib/python3.11/lib-dynload/_test*", "usr/lib/python3.11/lib-dynload/_ctypes_test*",
-                 "usr/lib/python3.11/lib-dynload/xxlimited*", "usr/lib/python3.11/lib-dynload/_xx*",
-                 "usr/lib/python3.11/lib-dynload/_curses*", "usr/lib/python3.11/lib-dynload/_dbm*",
-                 "usr/lib/python3.11/lib-dynload/_gdbm*", "usr/lib/python3.11/lib-dynload/nis.*",
-                 "usr/lib/python3.11/lib-dynload/readline.*", "usr/lib/python3.11/lib-dynload/ossaudiodev*",
-                 "usr/share/bash-completion", "usr/share/keyrings", "usr/share/gcc", "usr/share/gdb",
-                 "usr/lib/x86_64-linux-gnu/security", "usr/lib/x86_64-linux-gnu/krb5",
-                 "usr/lib/x86_64-linux-gnu/e2fsprogs", "usr/lib/x86_64-linux-gnu/engines-3", "etc/pam.d")
+UNUSED_STDLIB = (
+    "usr/lib/python3.11/idlelib",
+    "usr/lib/python3.11/tkinter",
+    "usr/lib/python3.11/turtledemo",
+    "usr/lib/python3.11/lib2to3",
+    "usr/lib/python3.11/ensurepip",
+    "usr/lib/python3.11/curses",
+    "usr/lib/python3.11/dbm",
+    "usr/lib/python3.11/distutils",
+    "usr/lib/python3.11/turtle.py",
+    "usr/lib/python3.11/lib-dynload/_test*",
+    "usr/lib/python3.11/lib-dynload/_ctypes_test*",
+    "usr/lib/python3.11/lib-dynload/xxlimited*",
+    "usr/lib/python3.11/lib-dynload/_xx*",
+    "usr/lib/python3.11/lib-dynload/_curses*",
+    "usr/lib/python3.11/lib-dynload/_dbm*",
+    "usr/lib/python3.11/lib-dynload/_gdbm*",
+    "usr/lib/python3.11/lib-dynload/nis.*",
+    "usr/lib/python3.11/lib-dynload/readline.*",
+    "usr/lib/python3.11/lib-dynload/ossaudiodev*",
+    "usr/share/bash-completion",
+    "usr/share/keyrings",
+    "usr/share/gcc",
+    "usr/share/gdb",
+    "usr/lib/x86_64-linux-gnu/security",
+    "usr/lib/x86_64-linux-gnu/krb5",
+    "usr/lib/x86_64-linux-gnu/e2fsprogs",
+    "usr/lib/x86_64-linux-gnu/engines-3",
+    "etc/pam.d",
+)
 LIB_DIR = "usr/lib/x86_64-linux-gnu"
 # What manylinux wheels (onnxruntime, numpy, tokenizers, pydantic-core...) may link without bundling, plus
 # what glibc loads by name at run time, and the program interpreter (PT_INTERP, not a DT_NEEDED entry).
-WHEEL_RUNTIME = ("libc.so.6", "libm.so.6", "libmvec.so.1", "libdl.so.2", "librt.so.1", "libpthread.so.0",
-                 "libutil.so.1", "libresolv.so.2", "libcrypt.so.1", "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1",
-                 "libnss_files.so.2", "libnss_dns.so.2", "libanl.so.1", "ld-linux-x86-64.so.2")
+WHEEL_RUNTIME = (
+    "libc.so.6",
+    "libm.so.6",
+    "libmvec.so.1",
+    "libdl.so.2",
+    "librt.so.1",
+    "libpthread.so.0",
+    "libutil.so.1",
+    "libresolv.so.2",
+    "libcrypt.so.1",
+    "libgcc_s.so.1",
+    "libstdc++.so.6",
+    "libz.so.1",
+    "libnss_files.so.2",
+    "libnss_dns.so.2",
+    "libanl.so.1",
+    "ld-linux-x86-64.so.2",
+)
 
 
 @dataclass
@@ -140,8 +217,8 @@ def bootstrap(root: Path) -> None:
 def apply_security_updates(root: Path) -> None:
     """debootstrap installs the release as published; point-release and security fixes come after."""
     (root / "etc/apt/sources.list").write_text(
-        f"deb {MIRROR} {SUITE} main\ndeb {MIRROR} {SUITE}-updates main\n"
-        f"deb {SECURITY_MIRROR} {SUITE}-security main\n")
+        f"deb {MIRROR} {SUITE} main\ndeb {MIRROR} {SUITE}-updates main\ndeb {SECURITY_MIRROR} {SUITE}-security main\n"
+    )
     resolv = root / "etc/resolv.conf"
     resolv.unlink(missing_ok=True)  # never write through a symlink that points out of the chroot
     shutil.copyfile("/etc/resolv.conf", resolv)
@@ -210,8 +287,11 @@ def keep_linked_libraries_only(root: Path) -> None:
         raise UserError("readelf is missing (apt-get install binutils): the base image build needs it")
     libdir = root / LIB_DIR
     libraries = {p.name: p for p in libdir.iterdir() if ".so" in p.name and (p.is_file() or p.is_symlink())}
-    roots = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and p.parent != libdir
-             and not str(p).startswith(str(root / "proc"))]
+    roots = [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink() and p.parent != libdir and not str(p).startswith(str(root / "proc"))
+    ]
     wanted, queue = set(), [*WHEEL_RUNTIME, *(n for p in roots for n in elf_needed(p))]
     while queue:
         name = queue.pop()
@@ -238,12 +318,27 @@ def slim(root: Path) -> None:
 
 def import_rootfs(root: Path, tag: str) -> None:
     """One flat layer: `tar -C root -c . | docker import`, with the image settings a base needs."""
-    changes = ["ENV LANG=C.UTF-8", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               'CMD ["python3.11"]',
-               f'LABEL org.opencontainers.image.description="Debian {SUITE} minbase with python3.11"',
-               'LABEL org.opencontainers.image.source="langdetect images base"']
-    tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(root), "--exclude=./dev/*", "--exclude=./proc/*",
-                            "--exclude=./sys/*", "-c", "."], stdout=subprocess.PIPE)
+    changes = [
+        "ENV LANG=C.UTF-8",
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        'CMD ["python3.11"]',
+        f'LABEL org.opencontainers.image.description="Debian {SUITE} minbase with python3.11"',
+        'LABEL org.opencontainers.image.source="langdetect images base"',
+    ]
+    tar = subprocess.Popen(
+        [
+            "tar",
+            "--numeric-owner",
+            "-C",
+            str(root),
+            "--exclude=./dev/*",
+            "--exclude=./proc/*",
+            "--exclude=./sys/*",
+            "-c",
+            ".",
+        ],
+        stdout=subprocess.PIPE,
+    )
     args = [require_engine(), "import", *[a for c in changes for a in ("--change", c)], "-", tag]
     imported = subprocess.run(args, stdin=tar.stdout, capture_output=True, text=True, env=tool_env())
     tar.stdout.close()
@@ -254,8 +349,20 @@ def import_rootfs(root: Path, tag: str) -> None:
 def build_uv_image(tag: str, version: str) -> None:
     """FROM-scratch image holding only /uv, taken from the uv wheel on PyPI."""
     with tempfile.TemporaryDirectory(prefix="langdetect-uv-") as tmp:
-        run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-             f"uv=={version}", "-d", tmp])
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                f"uv=={version}",
+                "-d",
+                tmp,
+            ]
+        )
         wheel = next(Path(tmp).glob("uv-*.whl"))
         with zipfile.ZipFile(wheel) as archive:
             binary = archive.read(f"uv-{version}.data/scripts/uv")
@@ -277,5 +384,6 @@ def chroot(root: Path, *args: str) -> None:
 def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
-        raise UserError(f"{' '.join(cmd[:3])} failed (exit {result.returncode}):\n{result.stdout[-1500:]}"
-                        f"{result.stderr[-1500:]}")
+        raise UserError(
+            f"{' '.join(cmd[:3])} failed (exit {result.returncode}):\n{result.stdout[-1500:]}{result.stderr[-1500:]}"
+        )

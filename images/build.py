@@ -14,6 +14,7 @@ to /models/langdetect.
 Images are tagged `<bento name>:<bento version>` and `:latest`, and labelled with the lineage of every
 model they carry (store tag, MLflow version and run, sha256 of the weights file).
 """
+
 from __future__ import annotations
 
 import os
@@ -84,8 +85,10 @@ def require_local_images() -> None:
     """The default base and uv images exist only where `langdetect images base` made them."""
     for ref, default in ((base_image(), DEFAULT_BASE_IMAGE), (uv_image(), DEFAULT_UV_IMAGE)):
         if ref == default and not image_exists(ref):
-            raise UserError(f"image {ref} is missing: run `langdetect images base` first "
-                            "(or set LANGDETECT_BASE_IMAGE / LANGDETECT_UV_IMAGE to images you can pull)")
+            raise UserError(
+                f"image {ref} is missing: run `langdetect images base` first "
+                "(or set LANGDETECT_BASE_IMAGE / LANGDETECT_UV_IMAGE to images you can pull)"
+            )
 
 
 def image_repository(kind: str) -> str:
@@ -106,8 +109,15 @@ def build_image(spec: ImageSpec, log_dir: Path | None) -> BuiltImage:
         labels[f"{LABEL_PREFIX}.model_dir"] = spec.model_dir
     started = time.monotonic()
     containerize(bento, [f"{repository}:{version}", f"{repository}:latest"], labels, log)
-    return BuiltImage(spec.kind, bento, f"{repository}:{version}", int(inspect_image(f"{repository}:{version}")["Size"]),
-                      bento_seconds, time.monotonic() - started, labels)
+    return BuiltImage(
+        spec.kind,
+        bento,
+        f"{repository}:{version}",
+        int(inspect_image(f"{repository}:{version}")["Size"]),
+        bento_seconds,
+        time.monotonic() - started,
+        labels,
+    )
 
 
 def build_bento(spec: ImageSpec, log: Path | None) -> str:
@@ -118,8 +128,13 @@ def build_bento(spec: ImageSpec, log: Path | None) -> str:
     extra["LANGDETECT_MODEL_DIR"] = spec.model_dir or ""
     with tempfile.TemporaryDirectory() as tmp:
         bentofile = pinned_bentofile(spec, Path(tmp))
-        result = subprocess.run([*BENTOML, "build", "-f", str(bentofile), "--output", "tag", str(REPO)],
-                                cwd=REPO, env=tool_env(**extra), capture_output=True, text=True)
+        result = subprocess.run(
+            [*BENTOML, "build", "-f", str(bentofile), "--output", "tag", str(REPO)],
+            cwd=REPO,
+            env=tool_env(**extra),
+            capture_output=True,
+            text=True,
+        )
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"$ bentoml build -f {spec.bentofile} (+ pinned model envs)\n{result.stdout}{result.stderr}")
@@ -154,10 +169,22 @@ def pinned_bentofile(spec: ImageSpec, directory: Path) -> Path:
 
 def containerize(bento: str, image_tags: list[str], labels: dict[str, str], log: Path | None) -> None:
     """`bentoml containerize` with host networking (the only way out of a build here)."""
-    options = ["network=host", "progress=plain", f"build-arg=LANGDETECT_BASE_IMAGE={base_image()}",
-               f"build-arg=LANGDETECT_UV_IMAGE={uv_image()}", *[f"label={k}={v}" for k, v in labels.items()]]
-    cmd = [*BENTOML, "containerize", bento, "--backend", "docker",
-           *[a for tag in image_tags for a in ("--image-tag", tag)], *[a for o in options for a in ("--opt", o)]]
+    options = [
+        "network=host",
+        "progress=plain",
+        f"build-arg=LANGDETECT_BASE_IMAGE={base_image()}",
+        f"build-arg=LANGDETECT_UV_IMAGE={uv_image()}",
+        *[f"label={k}={v}" for k, v in labels.items()],
+    ]
+    cmd = [
+        *BENTOML,
+        "containerize",
+        bento,
+        "--backend",
+        "docker",
+        *[a for tag in image_tags for a in ("--image-tag", tag)],
+        *[a for o in options for a in ("--opt", o)],
+    ]
     # BentoML copies the bento to a temp dir and then refuses to read its Dockerfile.template there
     # unless that dir lies under the working directory (bentoml 1.4.39), so run from the temp root.
     run_logged(cmd, log, cwd=Path(tempfile.gettempdir()).resolve())
@@ -178,20 +205,21 @@ def lineage_labels(bento_tag: str) -> dict[str, str]:
     import bentoml
 
     bento = bentoml.bentos.get(bento_tag)
-    labels = {"org.opencontainers.image.title": bento.tag.name,
-              "org.opencontainers.image.version": bento.tag.version}
+    labels = {"org.opencontainers.image.title": bento.tag.name, "org.opencontainers.image.version": bento.tag.version}
     for info in bento.info.all_models:
         model = bentoml.models.get(info.tag)
         kind = model.tag.name.removeprefix("langdetect-")  # onnx | torch
         weights = weights_file(Path(model.path))
-        labels.update({
-            f"{LABEL_PREFIX}.{kind}.model": str(model.tag),
-            f"{LABEL_PREFIX}.{kind}.mlflow_version": model.info.labels.get("mlflow_version", ""),
-            f"{LABEL_PREFIX}.{kind}.mlflow_alias": model.info.labels.get("mlflow_alias", ""),
-            f"{LABEL_PREFIX}.{kind}.mlflow_run_id": model.info.labels.get("mlflow_run_id", ""),
-            f"{LABEL_PREFIX}.{kind}.weights": weights,
-            f"{LABEL_PREFIX}.{kind}.sha256": model.info.metadata.get("sha256", {}).get(weights, ""),
-        })
+        labels.update(
+            {
+                f"{LABEL_PREFIX}.{kind}.model": str(model.tag),
+                f"{LABEL_PREFIX}.{kind}.mlflow_version": model.info.labels.get("mlflow_version", ""),
+                f"{LABEL_PREFIX}.{kind}.mlflow_alias": model.info.labels.get("mlflow_alias", ""),
+                f"{LABEL_PREFIX}.{kind}.mlflow_run_id": model.info.labels.get("mlflow_run_id", ""),
+                f"{LABEL_PREFIX}.{kind}.weights": weights,
+                f"{LABEL_PREFIX}.{kind}.sha256": model.info.metadata.get("sha256", {}).get(weights, ""),
+            }
+        )
     return labels
 
 

@@ -1,4 +1,5 @@
 """The Docker engine as `langdetect images` uses it: Debian's client, BuildKit, host networking."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ def engine_problem() -> str | None:
     binary = docker_binary()
     if binary is None:
         return f"no docker client; {INSTALL_HINT}"
-    result = subprocess.run([binary, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True,
-                            env=tool_env())
+    result = subprocess.run(
+        [binary, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True, env=tool_env()
+    )
     if result.returncode != 0:
         return f"the docker engine does not answer ({result.stderr.strip()[:200]}); {INSTALL_HINT}"
     if not binary.startswith(PREFERRED_BIN + "/") and not has_buildx(binary):
@@ -96,11 +98,11 @@ def run_logged(cmd: Sequence[str], log_path: Path | None, cwd: Path | None = Non
         with log_path.open("ab") as log:
             log.write(f"\n$ {' '.join(cmd)}\n".encode())
             log.flush()
-            result = subprocess.run(list(cmd), env=tool_env(), cwd=cwd, stdout=log,
-                                    stderr=subprocess.STDOUT)
+            result = subprocess.run(list(cmd), env=tool_env(), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
-        raise UserError(f"{' '.join(cmd[:3])} failed (exit {result.returncode})"
-                        + (f":\n{tail(log_path)}" if log_path else ""))
+        raise UserError(
+            f"{' '.join(cmd[:3])} failed (exit {result.returncode})" + (f":\n{tail(log_path)}" if log_path else "")
+        )
 
 
 def tail(path: Path, lines: int = 40) -> str:

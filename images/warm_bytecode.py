@@ -15,6 +15,7 @@ without the source; the rest keep their sources); the standard library's new byt
 --stdlib-out for a layer of its own; every timestamp is fixed, so that the same packages always give
 the same layer, whatever model the bento carries.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,9 @@ def wait_ready(url: str, server: subprocess.Popen) -> None:
 
 def post(url: str, payload: dict) -> None:
     """One real request, so modules imported lazily on the request path are compiled too."""
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(),
-                                     headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         response.read()
 
@@ -77,17 +79,24 @@ def model_less() -> bool:
 
 
 def warm_imports_only(port: int, env: dict[str, str]) -> None:
-    server = subprocess.run(["bentoml", "serve", os.environ["BENTO_PATH"], "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, timeout=READY_TIMEOUT_S, capture_output=True)
+    server = subprocess.run(
+        ["bentoml", "serve", os.environ["BENTO_PATH"], "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        timeout=READY_TIMEOUT_S,
+        capture_output=True,
+    )
     if b"bundle.json" not in server.stdout + server.stderr:
-        sys.exit("warm_bytecode: the model-less serve did not stop at the missing bundle:\n"
-                 + (server.stdout + server.stderr).decode(errors="replace")[-3000:])
+        sys.exit(
+            "warm_bytecode: the model-less serve did not stop at the missing bundle:\n"
+            + (server.stdout + server.stderr).decode(errors="replace")[-3000:]
+        )
     modules = ["onnxruntime", "tokenizers", "numpy", "service.inference", "langdetect_ops.fetch"]
     if importlib.util.find_spec("torch"):  # the GPU image
         modules += ["torch", "transformers", "safetensors"]
     code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]"
-    subprocess.run([sys.executable, "-c", code, *modules], env=env, cwd=os.path.join(os.environ["BENTO_PATH"], "src"),
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-c", code, *modules], env=env, cwd=os.path.join(os.environ["BENTO_PATH"], "src"), check=True
+    )
 
 
 def fix_mtimes(tree: str) -> None:
@@ -132,7 +141,7 @@ def copy_stdlib_bytecode(out: str) -> None:
 def finalize(venv: str, stdlib_out: str) -> None:
     site = site_packages(venv)
     if not os.path.isdir(os.path.join(site, "torch")):  # the GPU image keeps sources (torch, transformers
-        removed = bytecode_only(site)                      # read their own with inspect)
+        removed = bytecode_only(site)  # read their own with inspect)
         print(f"warm_bytecode: {removed / 1e6:.1f} MB of sources replaced by their bytecode")
         dropped = 0
         for pattern in DROP_UNIMPORTED:
@@ -175,8 +184,11 @@ def warm() -> None:
     os.environ.update({k: v for k, v in env.items() if k not in os.environ})  # model_less() reads them
     if model_less():
         return warm_imports_only(port, env)
-    server = subprocess.Popen(["bentoml", "serve", os.environ["BENTO_PATH"], "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, start_new_session=True)
+    server = subprocess.Popen(
+        ["bentoml", "serve", os.environ["BENTO_PATH"], "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        start_new_session=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, server)

@@ -1,4 +1,5 @@
 """`langdetect`: one subcommand per pipeline stage."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,11 @@ from langdetect_ops.errors import UserError
 def cmd_corpus(args) -> None:
     from training.corpus import build_corpus
 
-    manifest = build_corpus(args.out, args.cache, cap_per_language=args.cap, seed=args.seed,
-                            train_cap=args.train_cap)
-    print(f"corpus written to {args.out}: " + ", ".join(
-        f"{split} {sum(counts.values())}" for split, counts in manifest["counts"].items()))
+    manifest = build_corpus(args.out, args.cache, cap_per_language=args.cap, seed=args.seed, train_cap=args.train_cap)
+    print(
+        f"corpus written to {args.out}: "
+        + ", ".join(f"{split} {sum(counts.values())}" for split, counts in manifest["counts"].items())
+    )
 
 
 def cmd_train(args) -> None:
@@ -28,10 +30,12 @@ def cmd_train(args) -> None:
     if summary is None:  # a rank other than 0 under torchrun: rank 0 reports
         return
     worst = ", ".join(f"{lang} {acc:.2%}" for lang, acc in summary.worst_languages)
-    print(f"registered {config.REGISTERED_MODEL} version {summary.model_version} (run {summary.run_id})\n"
-          f"test accuracy {summary.test_accuracy:.4%}, macro-F1 {summary.test_macro_f1:.4f}; worst: {worst}\n"
-          f"{summary.parameters:,} parameters, trained in {summary.train_seconds:.0f} s "
-          f"({summary.total_seconds:.0f} s in all); tracking: {config.tracking_uri()}")
+    print(
+        f"registered {config.REGISTERED_MODEL} version {summary.model_version} (run {summary.run_id})\n"
+        f"test accuracy {summary.test_accuracy:.4%}, macro-F1 {summary.test_macro_f1:.4f}; worst: {worst}\n"
+        f"{summary.parameters:,} parameters, trained in {summary.train_seconds:.0f} s "
+        f"({summary.total_seconds:.0f} s in all); tracking: {config.tracking_uri()}"
+    )
 
 
 def cmd_promote(args) -> None:
@@ -53,11 +57,13 @@ def cmd_export(args) -> None:
 
     s = run_export(alias=args.alias, version=args.version, data_dir=args.data, out_dir=args.out)
     r = s.report
-    print(f"exported {config.REGISTERED_MODEL} version {s.version}"
-          f"{f' (@{s.alias})' if s.alias else ''}: fp32 ONNX {s.sizes['onnx_fp32_bytes'] / 1e6:.2f} MB, "
-          f"int8 {s.sizes['onnx_int8_bytes'] / 1e6:.2f} MB\n"
-          f"parity on {r.texts} test texts: agreement {r.agreement:.3%}, accuracy torch {r.accuracy_torch:.3%} "
-          f"/ ONNX fp32 {r.accuracy_onnx_fp32:.3%} / int8 {r.accuracy_onnx_int8:.3%}")
+    print(
+        f"exported {config.REGISTERED_MODEL} version {s.version}"
+        f"{f' (@{s.alias})' if s.alias else ''}: fp32 ONNX {s.sizes['onnx_fp32_bytes'] / 1e6:.2f} MB, "
+        f"int8 {s.sizes['onnx_int8_bytes'] / 1e6:.2f} MB\n"
+        f"parity on {r.texts} test texts: agreement {r.agreement:.3%}, accuracy torch {r.accuracy_torch:.3%} "
+        f"/ ONNX fp32 {r.accuracy_onnx_fp32:.3%} / int8 {r.accuracy_onnx_int8:.3%}"
+    )
     for kind, tag in s.tags.items():
         print(f"BentoML model {tag} ({'imported' if s.created[kind] else 'already in the store'})")
     if s.pinned:
@@ -92,12 +98,14 @@ def cmd_deploy_local(args) -> None:
         print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
         return
     deployed = local.restart() if args.restart else local.up(args.mlflow_port, args.port, args.alias)
-    print(f"langdetect serves {config.REGISTERED_MODEL} version {deployed.version} (@{deployed.alias}) on "
-          f"{deployed.url} (ready {deployed.ready_s:.1f} s after the pod started)\n"
-          f"MLflow: {deployed.mlflow_url} (users and passwords: artifacts/mlflow-server/credentials.json)\n"
-          f"try:     curl -s {deployed.url}/detect -H 'content-type: application/json' -d '{{\"text\": \"Bonjour\"}}'\n"
-          f"promote another version in the MLflow UI, then: langdetect deploy local --restart\n"
-          f"stop:    langdetect deploy local --down")
+    print(
+        f"langdetect serves {config.REGISTERED_MODEL} version {deployed.version} (@{deployed.alias}) on "
+        f"{deployed.url} (ready {deployed.ready_s:.1f} s after the pod started)\n"
+        f"MLflow: {deployed.mlflow_url} (users and passwords: artifacts/mlflow-server/credentials.json)\n"
+        f"try:     curl -s {deployed.url}/detect -H 'content-type: application/json' -d '{{\"text\": \"Bonjour\"}}'\n"
+        f"promote another version in the MLflow UI, then: langdetect deploy local --restart\n"
+        f"stop:    langdetect deploy local --down"
+    )
 
 
 def cmd_images_base(args) -> None:
@@ -105,19 +113,21 @@ def cmd_images_base(args) -> None:
 
     extra_ca_dir = HOST_CA_CERTIFICATES if args.extra_ca_certs == "host" else args.extra_ca_certs
     made = ensure_base_images(extra_ca_dir=extra_ca_dir and Path(extra_ca_dir), force=args.force)
-    print(f"{made.base} ({made.base_bytes / 1e6:.0f} MB) and {made.uv}: "
-          + (f"built {', '.join(made.built)}" if made.built else "already present (--force rebuilds)"))
+    print(
+        f"{made.base} ({made.base_bytes / 1e6:.0f} MB) and {made.uv}: "
+        + (f"built {', '.join(made.built)}" if made.built else "already present (--force rebuilds)")
+    )
 
 
 def cmd_images_build(args) -> None:
-    from images.build import build_images
-
-    from images.build import SPECS
+    from images.build import SPECS, build_images
 
     kinds = [kind for kind in SPECS if getattr(args, kind.replace("-", "_"))] or list(SPECS)
     for image in build_images(kinds, log_dir=args.log_dir):
-        print(f"{image.image} (also :latest): {image.size_bytes / 1e6:,.0f} MB, bento {image.bento} in "
-              f"{image.bento_seconds:.0f} s, containerized in {image.containerize_seconds:.0f} s")
+        print(
+            f"{image.image} (also :latest): {image.size_bytes / 1e6:,.0f} MB, bento {image.bento} in "
+            f"{image.bento_seconds:.0f} s, containerized in {image.containerize_seconds:.0f} s"
+        )
 
 
 def cmd_images_report(args) -> None:
@@ -132,35 +142,53 @@ def cmd_images_report(args) -> None:
 def cmd_bench(args) -> None:
     from bench.run import BenchOptions, run_bench
 
-    options = BenchOptions(quick=args.quick, out=args.out, assets=args.assets, data=args.data, alias=args.alias,
-                           version=args.version, skip_serving=args.skip_serving,
-                           skip_containers=args.skip_containers, build_images=args.build_images,
-                           argv=args.argv[1:], readme=args.readme)
+    options = BenchOptions(
+        quick=args.quick,
+        out=args.out,
+        assets=args.assets,
+        data=args.data,
+        alias=args.alias,
+        version=args.version,
+        skip_serving=args.skip_serving,
+        skip_containers=args.skip_containers,
+        build_images=args.build_images,
+        argv=args.argv[1:],
+        readme=args.readme,
+    )
     results = run_bench(options)
     for t in results["targets"]:
         print(f"{t['status']:>12}  {t['name']}: {t['measured'] or t['reason']}")
-    print(f"report: {args.out}, charts and results.json in {args.assets} "
-          f"({results['meta']['seconds'] / 60:.1f} minutes)")
+    print(
+        f"report: {args.out}, charts and results.json in {args.assets} ({results['meta']['seconds'] / 60:.1f} minutes)"
+    )
 
 
 def add_bench_parser(sub) -> None:
-    p = sub.add_parser("bench", help="accuracy against peer detectors, speed, serving, images -> BENCHMARKS.md",
-                       description="Benchmarks the @champion model (or --version N) against the peer detectors "
-                                   "of the bench extra (pip install -e '.[bench]') and writes BENCHMARKS.md, "
-                                   "charts and results.json. Full run: 15 to 30 minutes on 2 cores; --quick: about 4.")
+    p = sub.add_parser(
+        "bench",
+        help="accuracy against peer detectors, speed, serving, images -> BENCHMARKS.md",
+        description="Benchmarks the @champion model (or --version N) against the peer detectors "
+        "of the bench extra (pip install -e '.[bench]') and writes BENCHMARKS.md, "
+        "charts and results.json. Full run: 15 to 30 minutes on 2 cores; --quick: about 4.",
+    )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--alias", help=f"registry alias to benchmark (default @{config.CHAMPION_ALIAS})")
     which.add_argument("--version", help="registered version number to benchmark")
-    p.add_argument("--quick", action="store_true",
-                   help="subsample the test split, fewer requests, 3 cold starts: under 10 minutes")
+    p.add_argument(
+        "--quick", action="store_true", help="subsample the test split, fewer requests, 3 cold starts: under 10 minutes"
+    )
     p.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="the report (default BENCHMARKS.md)")
     p.add_argument("--assets", type=Path, default=Path("docs/bench"), help="where the charts and results.json go")
     p.add_argument("--data", type=Path, default=config.CORPUS_DIR, help="dataset whose test split is scored")
     p.add_argument("--skip-serving", action="store_true", help="no `bentoml serve` load test")
     p.add_argument("--skip-containers", action="store_true", help="no Docker: no image sizes, cold starts, load")
     p.add_argument("--build-images", action="store_true", help="run `langdetect images build` first")
-    p.add_argument("--readme", type=Path, default=Path("README.md"),
-                   help="README whose generated serving block is rewritten from the results (default README.md)")
+    p.add_argument(
+        "--readme",
+        type=Path,
+        default=Path("README.md"),
+        help="README whose generated serving block is rewritten from the results (default README.md)",
+    )
     p.set_defaults(func=cmd_bench)
 
 
@@ -168,15 +196,21 @@ def add_fleet_parsers(sub) -> None:
     """The model outside the image: the tracking server, the fetcher, the local play of the manifests."""
     from langdetect_ops import fetch
 
-    p = sub.add_parser("mlflow-server", help="MLflow tracking server over this store: basic auth, artifact proxy",
-                       description="Runs `mlflow server` over the project's sqlite store and artifacts, with "
-                                   "MLflow's basic-auth app, --serve-artifacts and one worker, until Ctrl-C.")
+    p = sub.add_parser(
+        "mlflow-server",
+        help="MLflow tracking server over this store: basic auth, artifact proxy",
+        description="Runs `mlflow server` over the project's sqlite store and artifacts, with "
+        "MLflow's basic-auth app, --serve-artifacts and one worker, until Ctrl-C.",
+    )
     p.add_argument("--port", type=int, default=5001, help="default 5001 (the local image registry takes 5000)")
     p.add_argument("--host", default="127.0.0.1")
     p.set_defaults(func=cmd_mlflow_server)
 
-    p = sub.add_parser("fetch-model", help="download and verify a version's serving bundle from an MLflow server",
-                       description=fetch.__doc__.split("\n\n")[0])
+    p = sub.add_parser(
+        "fetch-model",
+        help="download and verify a version's serving bundle from an MLflow server",
+        description=fetch.__doc__.split("\n\n")[0],
+    )
     fetch.add_arguments(p)
     p.set_defaults(func=cmd_fetch_model)
 
@@ -187,8 +221,11 @@ def add_fleet_parsers(sub) -> None:
     p.add_argument("--mlflow-port", type=int, default=5001)
     p.add_argument("--alias", default=config.CHAMPION_ALIAS)
     action = p.add_mutually_exclusive_group()
-    action.add_argument("--restart", action="store_true",
-                        help="play the pod again (kubectl rollout restart): it fetches the alias's version now")
+    action.add_argument(
+        "--restart",
+        action="store_true",
+        help="play the pod again (kubectl rollout restart): it fetches the alias's version now",
+    )
     action.add_argument("--down", action="store_true", help="stop the pod and the MLflow server")
     p.set_defaults(func=cmd_deploy_local)
 
@@ -198,18 +235,29 @@ def add_images_parser(sub) -> None:
     images = sub.add_parser("images", help="container images: registry-free base, slim CPU and GPU images")
     steps = images.add_subparsers(dest="images_command", required=True)
     p = steps.add_parser("base", help="build the Python 3.11 base image and the uv tool image from Debian/PyPI")
-    p.add_argument("--extra-ca-certs", nargs="?", const="host", metavar="DIR",
-                   help="trust the *.crt files in DIR inside builds (no DIR: the host's "
-                        "/usr/local/share/ca-certificates); needed behind a TLS-intercepting proxy")
+    p.add_argument(
+        "--extra-ca-certs",
+        nargs="?",
+        const="host",
+        metavar="DIR",
+        help="trust the *.crt files in DIR inside builds (no DIR: the host's "
+        "/usr/local/share/ca-certificates); needed behind a TLS-intercepting proxy",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if the images exist")
     p.set_defaults(func=cmd_images_base)
-    p = steps.add_parser("build", help="bentoml build + containerize the CPU and GPU images, with the model baked in "
-                                        "and model-less (all four by default)")
+    p = steps.add_parser(
+        "build",
+        help="bentoml build + containerize the CPU and GPU images, with the model baked in "
+        "and model-less (all four by default)",
+    )
     p.add_argument("--cpu", action="store_true", help="the slim CPU image (bentofile.yaml)")
     p.add_argument("--gpu", action="store_true", help="the GPU image (bentofile.gpu.yaml)")
-    p.add_argument("--cpu-modelless", action="store_true",
-                   help="the CPU image without the model: it serves what `langdetect fetch-model` put in "
-                        "LANGDETECT_MODEL_DIR (the fleet's image)")
+    p.add_argument(
+        "--cpu-modelless",
+        action="store_true",
+        help="the CPU image without the model: it serves what `langdetect fetch-model` put in "
+        "LANGDETECT_MODEL_DIR (the fleet's image)",
+    )
     p.add_argument("--gpu-modelless", action="store_true", help="the GPU image without the models")
     p.add_argument("--log-dir", type=Path, help="write build output here instead of the terminal")
     p.set_defaults(func=cmd_images_build)
@@ -226,25 +274,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("corpus", help="build the multilingual corpus from Debian packages (offline)")
     p.add_argument("--out", type=Path, default=config.CORPUS_DIR)
     p.add_argument("--cache", type=Path, default=config.DOWNLOAD_CACHE, help="where .deb downloads are kept")
-    p.add_argument("--cap", type=int, default=config.CORPUS_CAP,
-                   help="texts per language that set the held-out sizes (valid and test take 10%% each)")
-    p.add_argument("--train-cap", type=int, default=config.CORPUS_TRAIN_CAP,
-                   help="maximum training texts per language")
+    p.add_argument(
+        "--cap",
+        type=int,
+        default=config.CORPUS_CAP,
+        help="texts per language that set the held-out sizes (valid and test take 10%% each)",
+    )
+    p.add_argument("--train-cap", type=int, default=config.CORPUS_TRAIN_CAP, help="maximum training texts per language")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_corpus)
 
     p = sub.add_parser("train", help="train tokenizer + classifier, log to MLflow, register a version")
     p.add_argument("--profile", choices=sorted(config.PROFILES), default="default")
-    p.add_argument("--data", type=Path, default=config.CORPUS_DIR,
-                   help="dataset in papluca's format: DIR/{train,valid,test}.{csv,parquet}")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=config.CORPUS_DIR,
+        help="dataset in papluca's format: DIR/{train,valid,test}.{csv,parquet}",
+    )
     p.add_argument("--init-from", help="fine-tune this checkpoint (local dir, or hub id when reachable)")
     p.add_argument("--steps", type=int, help="override the profile's number of optimiser steps")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("promote", help="point an alias (default @champion) at a registered version",
-                       description="Moves the alias unless the version is not better on the validation split "
-                                   "(exit 3: the alias stays; --force overrides). The test split never decides.")
+    p = sub.add_parser(
+        "promote",
+        help="point an alias (default @champion) at a registered version",
+        description="Moves the alias unless the version is not better on the validation split "
+        "(exit 3: the alias stays; --force overrides). The test split never decides.",
+    )
     p.add_argument("version", help="registered model version number, or 'latest'")
     p.add_argument("--alias", default=config.CHAMPION_ALIAS)
     p.add_argument("--force", action="store_true", help="promote even if it is not better on the validation split")
@@ -254,8 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--alias", help=f"registry alias to export (default @{config.CHAMPION_ALIAS})")
     which.add_argument("--version", help="registered version number to export")
-    p.add_argument("--data", type=Path, help="dataset whose test split feeds the parity gate "
-                                              "(default: the one the version was trained on)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="dataset whose test split feeds the parity gate (default: the one the version was trained on)",
+    )
     p.add_argument("--out", type=Path, default=config.ARTIFACTS_DIR / "export")
     p.set_defaults(func=cmd_export)
 

@@ -15,6 +15,7 @@ Faults end with a message and a non-zero exit, and leave OUT as it was: an unkno
 wrong or missing credentials (3, never retried), a server that stays unreachable after bounded retries
 with backoff (4), a sha256 mismatch or a cut-off download (5).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,14 +80,22 @@ class Server:
     def from_env(cls, uri: str | None = None, **options) -> Server:
         uri = uri or os.environ.get("MLFLOW_TRACKING_URI", "")
         if not uri.startswith(("http://", "https://")):
-            raise FetchError(f"the tracking URI must be an MLflow server (http:// or https://), got {uri!r}: "
-                             "pass --tracking-uri or set MLFLOW_TRACKING_URI")
+            raise FetchError(
+                f"the tracking URI must be an MLflow server (http:// or https://), got {uri!r}: "
+                "pass --tracking-uri or set MLFLOW_TRACKING_URI"
+            )
         if urllib.parse.urlsplit(uri).username is not None:
-            raise FetchError("the tracking URI holds credentials; set MLFLOW_TRACKING_USERNAME and "
-                             "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) instead")
-        return cls(uri.rstrip("/"), os.environ.get("MLFLOW_TRACKING_USERNAME") or None,
-                   os.environ.get("MLFLOW_TRACKING_PASSWORD") or None,
-                   os.environ.get("MLFLOW_TRACKING_TOKEN") or None, **options)
+            raise FetchError(
+                "the tracking URI holds credentials; set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) instead"
+            )
+        return cls(
+            uri.rstrip("/"),
+            os.environ.get("MLFLOW_TRACKING_USERNAME") or None,
+            os.environ.get("MLFLOW_TRACKING_PASSWORD") or None,
+            os.environ.get("MLFLOW_TRACKING_TOKEN") or None,
+            **options,
+        )
 
     def headers(self) -> dict[str, str]:
         if self.token:
@@ -108,24 +117,30 @@ class Server:
             except urllib.error.HTTPError as exc:
                 detail = _error_detail(exc)
                 if exc.code == 401:
-                    raise AuthError(f"{self.uri} refused the credentials (401): set MLFLOW_TRACKING_USERNAME "
-                                    f"and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to a user of the "
-                                    f"server{' (none are set)' if not self.headers() else ''}") from None
+                    raise AuthError(
+                        f"{self.uri} refused the credentials (401): set MLFLOW_TRACKING_USERNAME "
+                        f"and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) to a user of the "
+                        f"server{' (none are set)' if not self.headers() else ''}"
+                    ) from None
                 if exc.code == 403:
                     raise AuthError(f"{self.uri}: this user may not read {path} (403): {detail}") from None
                 if exc.code == 404 or "RESOURCE_DOES_NOT_EXIST" in detail or "INVALID_PARAMETER" in detail:
                     raise NotFoundError(detail or f"{url}: not found") from None
                 if 300 <= exc.code < 400:
-                    raise FetchError(f"{url}: HTTP {exc.code} redirect to {exc.headers.get('Location')!r}; "
-                                     "point MLFLOW_TRACKING_URI at the server itself") from None
+                    raise FetchError(
+                        f"{url}: HTTP {exc.code} redirect to {exc.headers.get('Location')!r}; "
+                        "point MLFLOW_TRACKING_URI at the server itself"
+                    ) from None
                 if exc.code < 500 and exc.code != 429:
                     raise FetchError(f"{url}: HTTP {exc.code}: {detail}") from None
                 problem = f"HTTP {exc.code}"
             except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
                 problem = str(getattr(exc, "reason", exc))
             if attempt == self.attempts:
-                raise UnreachableError(f"{self.uri} did not answer after {self.attempts} attempts "
-                                       f"({sum(self.slept):.1f} s of backoff): {problem}")
+                raise UnreachableError(
+                    f"{self.uri} did not answer after {self.attempts} attempts "
+                    f"({sum(self.slept):.1f} s of backoff): {problem}"
+                )
             wait = self.backoff_s * 2 ** (attempt - 1)
             self.slept.append(wait)
             time.sleep(wait)
@@ -183,11 +198,14 @@ def bundle_of(record: dict, runtime: str) -> tuple[str, dict[str, str]]:
     """The bundle's artifact path and the sha256 of each file the runtime needs."""
     tags = {t["key"]: t["value"] for t in record.get("tags", [])}
     if BUNDLE_PATH_TAG not in tags or BUNDLE_SHA256_TAG not in tags:
-        raise NotFoundError(f"version {record['version']} of {record['name']} has no serving bundle: run "
-                            f"`langdetect export --version {record['version']}` against this tracking server")
+        raise NotFoundError(
+            f"version {record['version']} of {record['name']} has no serving bundle: run "
+            f"`langdetect export --version {record['version']}` against this tracking server"
+        )
     if tags.get("parity_passed") == "false":
-        raise NotFoundError(f"version {record['version']} failed the int8 parity gate at its last export: "
-                            "its bundle is not served")
+        raise NotFoundError(
+            f"version {record['version']} failed the int8 parity gate at its last export: its bundle is not served"
+        )
     try:
         hashes = json.loads(tags[BUNDLE_SHA256_TAG])
     except ValueError:
@@ -217,8 +235,9 @@ def download(server: Server, artifact_path: str, relative: str, dest: Path, expe
                 handle.write(block)
                 size += len(block)
     except NotFoundError:
-        raise NotFoundError(f"{relative} is listed in the version's tags but missing from the artifact store "
-                            f"({artifact_path})") from None
+        raise NotFoundError(
+            f"{relative} is listed in the version's tags but missing from the artifact store ({artifact_path})"
+        ) from None
     except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:  # a short or reset body
         raise IntegrityError(f"{relative}: the download was cut off after {size:,} bytes ({exc})") from None
     except OSError as exc:  # this side: disk full, permissions
@@ -226,13 +245,21 @@ def download(server: Server, artifact_path: str, relative: str, dest: Path, expe
     if announced is not None and int(announced) != size:
         raise IntegrityError(f"{relative}: the download was cut off: {size:,} of {int(announced):,} bytes")
     if digest.hexdigest() != expected:
-        raise IntegrityError(f"{relative}: sha256 {digest.hexdigest()[:12]}… differs from the "
-                             f"{expected[:12]}… recorded on the model version; refusing to install it")
+        raise IntegrityError(
+            f"{relative}: sha256 {digest.hexdigest()[:12]}… differs from the "
+            f"{expected[:12]}… recorded on the model version; refusing to install it"
+        )
     return size
 
 
-def fetch_model(server: Server, out: Path, alias: str | None = None, version: str | None = None,
-                name: str = DEFAULT_MODEL, runtime: str = "onnx") -> Fetched:
+def fetch_model(
+    server: Server,
+    out: Path,
+    alias: str | None = None,
+    version: str | None = None,
+    name: str = DEFAULT_MODEL,
+    runtime: str = "onnx",
+) -> Fetched:
     """Resolve, download into a sibling temp dir, verify, then swap it into OUT with renames."""
     if bool(alias) == bool(version):
         raise FetchError("give exactly one of --alias and --version")
@@ -244,11 +271,17 @@ def fetch_model(server: Server, out: Path, alias: str | None = None, version: st
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         total = sum(download(server, artifact_path, rel, staging / rel, digest) for rel, digest in hashes.items())
-        manifest = {"name": name, "version": str(record["version"]), "alias": alias or "",
-                    "run_id": record.get("run_id", ""), "tracking_uri": server.uri,
-                    "artifact_path": artifact_path,
-                    "runtime": runtime, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "sha256": hashes}
+        manifest = {
+            "name": name,
+            "version": str(record["version"]),
+            "alias": alias or "",
+            "run_id": record.get("run_id", ""),
+            "tracking_uri": server.uri,
+            "artifact_path": artifact_path,
+            "runtime": runtime,
+            "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "sha256": hashes,
+        }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
         install(staging, out)
     except BaseException:
@@ -282,14 +315,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Defaults come from the environment, so that a pod's ConfigMap configures the init container."""
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--alias", help="registry alias, e.g. champion (default $LANGDETECT_MODEL_ALIAS)")
-    which.add_argument("--version", help="registered version number (default $LANGDETECT_MODEL_VERSION; "
-                                           "it wins over the alias, to keep a fleet on one version)")
+    which.add_argument(
+        "--version",
+        help="registered version number (default $LANGDETECT_MODEL_VERSION; "
+        "it wins over the alias, to keep a fleet on one version)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="bundle directory to write (LANGDETECT_MODEL_DIR)")
-    parser.add_argument("--name", default=os.environ.get("LANGDETECT_REGISTERED_MODEL", DEFAULT_MODEL),
-                        help="registered model name (default $LANGDETECT_REGISTERED_MODEL, else langdetect)")
-    parser.add_argument("--runtime", choices=sorted(RUNTIMES), default=os.environ.get("LANGDETECT_FETCH_RUNTIME", "onnx"),
-                        help="onnx: the int8 model only (CPU image); all: torch too (GPU image); "
-                             "default $LANGDETECT_FETCH_RUNTIME, else onnx")
+    parser.add_argument(
+        "--name",
+        default=os.environ.get("LANGDETECT_REGISTERED_MODEL", DEFAULT_MODEL),
+        help="registered model name (default $LANGDETECT_REGISTERED_MODEL, else langdetect)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=sorted(RUNTIMES),
+        default=os.environ.get("LANGDETECT_FETCH_RUNTIME", "onnx"),
+        help="onnx: the int8 model only (CPU image); all: torch too (GPU image); "
+        "default $LANGDETECT_FETCH_RUNTIME, else onnx",
+    )
     parser.add_argument("--tracking-uri", help="MLflow server URL (default $MLFLOW_TRACKING_URI)")
     parser.add_argument("--attempts", type=int, default=5, help="tries per request while the server is unreachable")
     parser.add_argument("--backoff", type=float, default=0.5, help="first wait between tries, doubled each time")
@@ -306,8 +349,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"fetch-model: error: {exc}", file=sys.stderr)
         return exc.exit_code
     which = f"@{fetched.alias} = version {fetched.version}" if fetched.alias else f"version {fetched.version}"
-    print(f"fetch-model: {args.name} {which}: {len(fetched.files)} files, {fetched.bytes / 1e6:.2f} MB, sha256 "
-          f"verified, in {fetched.seconds:.2f} s -> {fetched.out}")
+    print(
+        f"fetch-model: {args.name} {which}: {len(fetched.files)} files, {fetched.bytes / 1e6:.2f} MB, sha256 "
+        f"verified, in {fetched.seconds:.2f} s -> {fetched.out}"
+    )
     return 0
 
 

@@ -2,6 +2,7 @@
 
 Standard library only: the slim CPU image ships this module (bentofile.yaml includes it).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,5 +39,8 @@ def verify_bundle(bundle: Path, expected: dict[str, str]) -> None:
         elif (actual := file_sha256(path)) != digest:
             problems.append(f"{name} has sha256 {actual[:12]}…, recorded {digest[:12]}…")
     if problems:
-        raise IntegrityError(f"model files in {bundle} do not match their recorded sha256: "
-                             + "; ".join(problems) + ". Refusing to serve them: re-export the model.")
+        raise IntegrityError(
+            f"model files in {bundle} do not match their recorded sha256: "
+            + "; ".join(problems)
+            + ". Refusing to serve them: re-export the model."
+        )

@@ -1,5 +1,6 @@
 """Process plumbing shared by the stages, the bench and the tests: free loopback ports, waiting for an
 HTTP endpoint, stopping a process group."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_http(url: str, alive: Callable[[], bool], timeout: float, what: str = "server",
-              started: float | None = None, alive_every: int = 1, poll_s: float = 0.25) -> float:
+def wait_http(
+    url: str,
+    alive: Callable[[], bool],
+    timeout: float,
+    what: str = "server",
+    started: float | None = None,
+    alive_every: int = 1,
+    poll_s: float = 0.25,
+) -> float:
     """Seconds from `started` (default: now) until GET `url` answers 200; RuntimeError if `alive()` turns
     false (asked every `alive_every` polls: it may be a process of its own, e.g. `docker inspect`),
     TimeoutError after `timeout`."""

@@ -4,6 +4,7 @@ The store version is derived from the MLflow version and run, so exporting the s
 again finds the existing model instead of creating a duplicate. What is served is decided by the
 pin (service/pin.py), never by which model was imported last.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -34,8 +35,9 @@ def import_bundle(name: str, bundle: Path, lineage: dict[str, str], metadata: di
     except NotFound:
         pass
     hashes = bundle_hashes(bundle)
-    with bentoml.models.create(tag, labels=dict(lineage), metadata={**(metadata or {}), **lineage,
-                                                                      "sha256": hashes}) as model:
+    with bentoml.models.create(
+        tag, labels=dict(lineage), metadata={**(metadata or {}), **lineage, "sha256": hashes}
+    ) as model:
         for path in Path(bundle).iterdir():
             if path.is_file():
                 shutil.copy2(path, Path(model.path) / path.name)

@@ -1,4 +1,5 @@
 """`langdetect export`: registry version -> ONNX fp32 -> int8 -> parity gate -> MLflow -> BentoML store."""
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,13 @@ from urllib.parse import urlparse
 
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
+from langdetect_ops.fetch import BUNDLE_PATH_TAG, BUNDLE_SHA256_TAG
+from langdetect_ops.integrity import bundle_hashes, file_sha256
 from registry import bento_store, parity
 from registry.models import registry_client, resolve
 from registry.onnx_export import export_onnx, quantize_int8
 from service.inference import OnnxClassifier, TorchClassifier, write_labels
 from service.pin import write_pin
-from langdetect_ops.fetch import BUNDLE_PATH_TAG, BUNDLE_SHA256_TAG
-from langdetect_ops.integrity import bundle_hashes, file_sha256
 from training.dataset import load_dataset
 
 FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
@@ -37,8 +38,13 @@ class ExportSummary:
     pinned: Path | None  # the serving pin this export wrote (alias exports only)
 
 
-def run_export(alias: str | None = None, version: str | None = None, data_dir: Path | None = None,
-               out_dir: Path = config.ARTIFACTS_DIR / "export", tamper=None) -> ExportSummary:
+def run_export(
+    alias: str | None = None,
+    version: str | None = None,
+    data_dir: Path | None = None,
+    out_dir: Path = config.ARTIFACTS_DIR / "export",
+    tamper=None,
+) -> ExportSummary:
     """`tamper` (tests only) receives the int8 path before the gate, to prove the gate can fail."""
     client = registry_client()
     model_version = resolve(client, alias=alias, version=version)
@@ -50,22 +56,40 @@ def run_export(alias: str | None = None, version: str | None = None, data_dir: P
     if tamper:
         tamper(onnx_dir / INT8_FILE)
     report = _parity(torch_dir, onnx_dir, out / FP32_FILE, test)
-    sizes = {"onnx_fp32_bytes": (out / FP32_FILE).stat().st_size,
-             "onnx_int8_bytes": (onnx_dir / INT8_FILE).stat().st_size}
+    sizes = {
+        "onnx_fp32_bytes": (out / FP32_FILE).stat().st_size,
+        "onnx_int8_bytes": (onnx_dir / INT8_FILE).stat().st_size,
+    }
     _log_export(client, model_version, out, torch_dir, onnx_dir, report, sizes)
     parity.enforce(report)
-    lineage = {"mlflow_model": model_version.name, "mlflow_version": str(model_version.version),
-               "mlflow_alias": alias or "", "mlflow_run_id": model_version.run_id,
-               "mlflow_tracking_uri": config.tracking_uri()}
-    onnx = bento_store.import_bundle(config.BENTO_ONNX_MODEL, onnx_dir, lineage,
-                                     {"parity": report.as_dict(), **sizes, "format": "onnx-int8"})
+    lineage = {
+        "mlflow_model": model_version.name,
+        "mlflow_version": str(model_version.version),
+        "mlflow_alias": alias or "",
+        "mlflow_run_id": model_version.run_id,
+        "mlflow_tracking_uri": config.tracking_uri(),
+    }
+    onnx = bento_store.import_bundle(
+        config.BENTO_ONNX_MODEL, onnx_dir, lineage, {"parity": report.as_dict(), **sizes, "format": "onnx-int8"}
+    )
     torch_ = bento_store.import_bundle(config.BENTO_TORCH_MODEL, torch_dir, lineage, {"format": "transformers"})
     tags = {"onnx": onnx.tag, "torch": torch_.tag}
     # Serving follows the alias: only an alias export moves the pin; `--version N` only fills the store.
-    pinned = write_pin({**lineage, **tags, "pinned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) \
-        if alias else None
-    return ExportSummary(str(model_version.version), alias, model_version.run_id, report, sizes, tags,
-                         {"onnx": onnx.created, "torch": torch_.created}, pinned)
+    pinned = (
+        write_pin({**lineage, **tags, "pinned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        if alias
+        else None
+    )
+    return ExportSummary(
+        str(model_version.version),
+        alias,
+        model_version.run_id,
+        report,
+        sizes,
+        tags,
+        {"onnx": onnx.created, "torch": torch_.created},
+        pinned,
+    )
 
 
 def _test_split(client, model_version, data_dir: Path | None):
@@ -82,8 +106,9 @@ def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
     """torch/: checkpoint for the GPU runner; onnx/: int8 model, tokenizer.json, labels.json only."""
     import mlflow
 
-    components = mlflow.transformers.load_model(f"models:/{model_version.name}/{model_version.version}",
-                                                return_type="components")
+    components = mlflow.transformers.load_model(
+        f"models:/{model_version.name}/{model_version.version}", return_type="components"
+    )
     model = components["model"]
     max_length = model.config.max_position_embeddings - 2
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
@@ -91,8 +116,9 @@ def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
     model.save_pretrained(torch_dir)
     with tempfile.TemporaryDirectory() as tmp:
         # The run's own tokenizer.json: byte-identical to what training used.
-        logged = Path(mlflow.artifacts.download_artifacts(run_id=model_version.run_id, artifact_path="tokenizer",
-                                                          dst_path=tmp))
+        logged = Path(
+            mlflow.artifacts.download_artifacts(run_id=model_version.run_id, artifact_path="tokenizer", dst_path=tmp)
+        )
         for bundle in (torch_dir, onnx_dir):
             bundle.mkdir(parents=True, exist_ok=True)
             shutil.copy2(logged / "tokenizer.json", bundle / "tokenizer.json")
@@ -110,16 +136,23 @@ def _parity(torch_dir: Path, onnx_dir: Path, fp32_path: Path, test) -> parity.Pa
     return parity.compare(torch_probs, fp32.probabilities(test.texts), int8_probs, test.labels)
 
 
-def _log_export(client, model_version, out: Path, torch_dir: Path, onnx_dir: Path, report,
-                sizes: dict[str, int]) -> None:
+def _log_export(
+    client, model_version, out: Path, torch_dir: Path, onnx_dir: Path, report, sizes: dict[str, int]
+) -> None:
     """An export run holds the ONNX files, the parity report and the serving bundle (serving/onnx,
     serving/torch: what `langdetect fetch-model` downloads); tags on the version link to it and record
     the sha256 of every bundle file, which the fetcher checks."""
     import mlflow
 
     with mlflow.start_run(run_name=f"export-v{model_version.version}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
-        mlflow.set_tags({"stage": "export", "mlflow_model": model_version.name,
-                         "mlflow_version": str(model_version.version), "source_run_id": model_version.run_id})
+        mlflow.set_tags(
+            {
+                "stage": "export",
+                "mlflow_model": model_version.name,
+                "mlflow_version": str(model_version.version),
+                "source_run_id": model_version.run_id,
+            }
+        )
         mlflow.log_metrics({**sizes, **{k: float(v) for k, v in report.as_dict().items()}})
         mlflow.log_artifact(str(out / FP32_FILE), artifact_path="onnx")
         mlflow.log_artifact(str(onnx_dir / INT8_FILE), artifact_path="onnx")
@@ -130,24 +163,37 @@ def _log_export(client, model_version, out: Path, torch_dir: Path, onnx_dir: Pat
         if report.passed:  # a bundle that fails the gate is never offered to fetchers
             for kind, bundle in bundles:
                 mlflow.log_artifacts(str(bundle), artifact_path=f"{SERVING_DIR}/{kind}")
-    tags = {"export_run_id": run.info.run_id, "onnx_fp32_sha256": file_sha256(out / FP32_FILE),
-            "onnx_int8_sha256": file_sha256(onnx_dir / INT8_FILE), "parity_agreement": f"{report.agreement:.6f}",
-            "parity_passed": str(report.passed).lower(), **{k: str(v) for k, v in sizes.items()}}
+    tags = {
+        "export_run_id": run.info.run_id,
+        "onnx_fp32_sha256": file_sha256(out / FP32_FILE),
+        "onnx_int8_sha256": file_sha256(onnx_dir / INT8_FILE),
+        "parity_agreement": f"{report.agreement:.6f}",
+        "parity_passed": str(report.passed).lower(),
+        **{k: str(v) for k, v in sizes.items()},
+    }
     root = client.get_experiment(run.info.experiment_id).artifact_location
     served_at = proxy_path(run.info.artifact_uri, root) if report.passed else None
     if served_at is not None:
-        bundle_sha256 = {f"{kind}/{name}": digest for kind, bundle in bundles
-                         for name, digest in bundle_hashes(bundle).items()}
-        tags.update({BUNDLE_PATH_TAG: f"{served_at}/{SERVING_DIR}",
-                     BUNDLE_SHA256_TAG: json.dumps(bundle_sha256, sort_keys=True)})
+        bundle_sha256 = {
+            f"{kind}/{name}": digest for kind, bundle in bundles for name, digest in bundle_hashes(bundle).items()
+        }
+        tags.update(
+            {
+                BUNDLE_PATH_TAG: f"{served_at}/{SERVING_DIR}",
+                BUNDLE_SHA256_TAG: json.dumps(bundle_sha256, sort_keys=True),
+            }
+        )
     else:  # a failed gate, or a store no artifact proxy serves: no fetcher may take an older bundle for this one
         for key in (BUNDLE_PATH_TAG, BUNDLE_SHA256_TAG):
             if key in (model_version.tags or {}):
                 client.delete_model_version_tag(model_version.name, model_version.version, key)
         if report.passed:
-            print(f"note: the export run's artifacts ({run.info.artifact_uri}) are not behind an MLflow artifact "
-                  "proxy, so `langdetect fetch-model` cannot fetch this version: export against "
-                  "`mlflow server --serve-artifacts` (or `langdetect mlflow-server`)", file=sys.stderr)
+            print(
+                f"note: the export run's artifacts ({run.info.artifact_uri}) are not behind an MLflow artifact "
+                "proxy, so `langdetect fetch-model` cannot fetch this version: export against "
+                "`mlflow server --serve-artifacts` (or `langdetect mlflow-server`)",
+                file=sys.stderr,
+            )
     for key, value in tags.items():
         client.set_model_version_tag(model_version.name, model_version.version, key, value)
 
@@ -162,5 +208,5 @@ def proxy_path(artifact_uri: str, experiment_location: str) -> str | None:
         return parsed.path.strip("/")
     root = urlparse(experiment_location).path.rstrip("/")
     if parsed.scheme in ("", "file") and root and parsed.path.startswith(root + "/"):
-        return parsed.path[len(root) + 1:].strip("/")
+        return parsed.path[len(root) + 1 :].strip("/")
     return None  # s3://, gs://...: what the server's clients read directly, not through its proxy

@@ -1,4 +1,5 @@
 """Resolving `langdetect` versions and aliases in the MLflow Model Registry, with clear errors."""
+
 from __future__ import annotations
 
 from langdetect_ops import config
@@ -21,8 +22,9 @@ def list_versions(client, name: str = config.REGISTERED_MODEL) -> list:
     try:
         client.get_registered_model(name)
     except MlflowException as exc:
-        raise UserError(f"no registered model {name!r} in {config.tracking_uri()}; "
-                        f"run `langdetect train` first") from exc
+        raise UserError(
+            f"no registered model {name!r} in {config.tracking_uri()}; run `langdetect train` first"
+        ) from exc
     versions = client.search_model_versions(f"name='{name}'")
     if not versions:
         raise UserError(f"registered model {name!r} has no versions yet; run `langdetect train` first")
@@ -52,13 +54,14 @@ def get_by_alias(client, alias: str, name: str = config.REGISTERED_MODEL, requir
     except MlflowException as exc:
         if not required:
             return None
-        raise UserError(f"no version of {name} has the alias @{alias}; set it in the MLflow UI "
-                        f"(Models > {name} > version > Aliases) or run `langdetect promote VERSION "
-                        f"--alias {alias}`") from exc
+        raise UserError(
+            f"no version of {name} has the alias @{alias}; set it in the MLflow UI "
+            f"(Models > {name} > version > Aliases) or run `langdetect promote VERSION "
+            f"--alias {alias}`"
+        ) from exc
 
 
-def resolve(client, alias: str | None = None, version: str | int | None = None,
-            name: str = config.REGISTERED_MODEL):
+def resolve(client, alias: str | None = None, version: str | int | None = None, name: str = config.REGISTERED_MODEL):
     """--version wins over --alias; with neither, the champion."""
     if version is not None:
         return get_version(client, version, name)

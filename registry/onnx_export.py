@@ -1,4 +1,5 @@
 """Explicit export and quantize steps (as in optimum's examples), each with its own arguments."""
+
 from __future__ import annotations
 
 import logging
@@ -29,11 +30,19 @@ def export_onnx(model, out_path: Path, max_length: int, opset: int = 18) -> Path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        torch.onnx.export(LogitsOnly(model), example, str(out_path), input_names=INPUT_NAMES,
-                          output_names=OUTPUT_NAMES, opset_version=opset, dynamo=True, optimize=True,
-                          external_data=False, verbose=False,
-                          dynamic_shapes={"input_ids": {0: batch, 1: sequence},
-                                          "attention_mask": {0: batch, 1: sequence}})
+        torch.onnx.export(
+            LogitsOnly(model),
+            example,
+            str(out_path),
+            input_names=INPUT_NAMES,
+            output_names=OUTPUT_NAMES,
+            opset_version=opset,
+            dynamo=True,
+            optimize=True,
+            external_data=False,
+            verbose=False,
+            dynamic_shapes={"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
+        )
     return out_path
 
 

@@ -1,4 +1,5 @@
 """The parity gate: the int8 model must say what the torch model says, on the test split."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -39,17 +40,26 @@ class ParityReport:
         return {**asdict(self), "accuracy_drop": self.accuracy_drop, "passed": self.passed}
 
 
-def compare(torch_probs: np.ndarray, fp32_probs: np.ndarray, int8_probs: np.ndarray, labels: Sequence[int],
-            min_agreement: float = MIN_AGREEMENT, max_accuracy_drop: float = MAX_ACCURACY_DROP) -> ParityReport:
+def compare(
+    torch_probs: np.ndarray,
+    fp32_probs: np.ndarray,
+    int8_probs: np.ndarray,
+    labels: Sequence[int],
+    min_agreement: float = MIN_AGREEMENT,
+    max_accuracy_drop: float = MAX_ACCURACY_DROP,
+) -> ParityReport:
     truth = np.asarray(labels)
     torch_pred, int8_pred = torch_probs.argmax(1), int8_probs.argmax(1)
     return ParityReport(
-        texts=len(truth), agreement=float(np.mean(torch_pred == int8_pred)),
+        texts=len(truth),
+        agreement=float(np.mean(torch_pred == int8_pred)),
         accuracy_torch=float(np.mean(torch_pred == truth)),
         accuracy_onnx_fp32=float(np.mean(fp32_probs.argmax(1) == truth)),
         accuracy_onnx_int8=float(np.mean(int8_pred == truth)),
         max_abs_prob_diff=float(np.abs(torch_probs - int8_probs).max()),
-        min_agreement=min_agreement, max_accuracy_drop=max_accuracy_drop)
+        min_agreement=min_agreement,
+        max_accuracy_drop=max_accuracy_drop,
+    )
 
 
 def enforce(report: ParityReport) -> None:
@@ -59,4 +69,5 @@ def enforce(report: ParityReport) -> None:
         f"parity gate failed on {report.texts} test texts: int8/torch label agreement "
         f"{report.agreement:.3%} (minimum {report.min_agreement:.1%}), accuracy drop "
         f"{report.accuracy_drop * 100:.2f} points (maximum {report.max_accuracy_drop * 100:.1f}); "
-        f"nothing was imported into the BentoML store")
+        f"nothing was imported into the BentoML store"
+    )

@@ -3,17 +3,17 @@
 The guard selects on the validation split (valid_accuracy, measured on the split whose sha256 is
 data_sha256_valid); the test split is reported, never used to choose, so the test accuracy of the
 champion stays an unselected estimate."""
+
 from __future__ import annotations
 
 import getpass
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
 from registry.models import get_by_alias, get_version, metric_tag, registry_client
-
 
 SELECTION_METRIC = "valid_accuracy"
 SELECTION_SPLIT = "data_sha256_valid"
@@ -31,8 +31,13 @@ class Promotion:
     changed: bool
 
 
-def promote(version: str | int, alias: str = config.CHAMPION_ALIAS, force: bool = False,
-            actor: str | None = None, name: str = config.REGISTERED_MODEL) -> Promotion:
+def promote(
+    version: str | int,
+    alias: str = config.CHAMPION_ALIAS,
+    force: bool = False,
+    actor: str | None = None,
+    name: str = config.REGISTERED_MODEL,
+) -> Promotion:
     client = registry_client()
     candidate = get_version(client, version, name)
     current = get_by_alias(client, alias, name, required=False)
@@ -42,9 +47,13 @@ def promote(version: str | int, alias: str = config.CHAMPION_ALIAS, force: bool 
         _refuse_if_worse(client, candidate, current, alias)
     client.set_registered_model_alias(name, alias, candidate.version)
     previous = str(current.version) if current else None
-    trace = {"promoted_by": actor or _default_actor(), "promoted_at": datetime.now(timezone.utc).isoformat(),
-             "promoted_alias": alias, "previous_champion": previous or "none",
-             "promotion_forced": str(bool(force)).lower()}
+    trace = {
+        "promoted_by": actor or _default_actor(),
+        "promoted_at": datetime.now(UTC).isoformat(),
+        "promoted_alias": alias,
+        "previous_champion": previous or "none",
+        "promotion_forced": str(bool(force)).lower(),
+    }
     for key, value in trace.items():
         client.set_model_version_tag(name, candidate.version, key, value)
     return Promotion(str(candidate.version), alias, previous, changed=True)
@@ -69,19 +78,27 @@ def _refuse_if_worse(client, candidate, current, alias: str) -> None:
     (new, new_split), (old, old_split) = selection(client, candidate), selection(client, current)
     if new_split and old_split and new_split != old_split:
         # Accuracies on two different validation splits (a rebuilt corpus) say nothing about which is better.
-        raise NotPromoted(f"version {candidate.version} and @{alias} (version {current.version}) were validated on "
-                          f"different splits (sha256 {new_split[:12]}… vs {old_split[:12]}…), so their "
-                          f"accuracies ({_pct(new)} vs {_pct(old)}) do not compare; pass --force to promote it anyway")
+        raise NotPromoted(
+            f"version {candidate.version} and @{alias} (version {current.version}) were validated on "
+            f"different splits (sha256 {new_split[:12]}… vs {old_split[:12]}…), so their "
+            f"accuracies ({_pct(new)} vs {_pct(old)}) do not compare; pass --force to promote it anyway"
+        )
     if new is None:
-        raise NotPromoted(f"version {candidate.version} has no {SELECTION_METRIC} to compare with @{alias} "
-                          f"(version {current.version}); pass --force to promote it anyway")
+        raise NotPromoted(
+            f"version {candidate.version} has no {SELECTION_METRIC} to compare with @{alias} "
+            f"(version {current.version}); pass --force to promote it anyway"
+        )
     if old is None:
-        raise NotPromoted(f"@{alias} (version {current.version}) has no {SELECTION_METRIC}, neither as a tag nor in "
-                          f"its run (it predates selection on the validation split), so version "
-                          f"{candidate.version} cannot be compared with it; pass --force to promote it anyway")
+        raise NotPromoted(
+            f"@{alias} (version {current.version}) has no {SELECTION_METRIC}, neither as a tag nor in "
+            f"its run (it predates selection on the validation split), so version "
+            f"{candidate.version} cannot be compared with it; pass --force to promote it anyway"
+        )
     if new <= old:
-        raise NotPromoted(f"version {candidate.version} is not better than @{alias} (version {current.version}) on "
-                          f"the validation split: {new:.4%} vs {old:.4%}; @{alias} stays (--force promotes it anyway)")
+        raise NotPromoted(
+            f"version {candidate.version} is not better than @{alias} (version {current.version}) on "
+            f"the validation split: {new:.4%} vs {old:.4%}; @{alias} stays (--force promotes it anyway)"
+        )
 
 
 def _pct(value: float | None) -> str:

@@ -5,4 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
 scripts/install-docker.sh   # Docker engine for the container tests (Debian's docker.io, dockerd)
 scripts/install-fleet-tools.sh   # podman, kubectl, docker-registry for the k8s tests
+# Lint and format check first: a style slip fails the run in seconds, before the long tests.
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest "$@"

@@ -4,6 +4,7 @@ One process per replica holds the model: no runner service, no inter-process hop
 (service/cpu_service.py) holds the int8 ONNX model; the GPU service (service/service.py) holds torch
 too (fp16 on CUDA, fp32 on CPU without one) and keeps int8 ONNX as its CPU path.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,14 @@ from langdetect_ops.integrity import verify_bundle
 MAX_TEXT_CHARS = 100_000  # larger texts get a 4xx; longer-than-window texts are truncated (200)
 MAX_BATCH_TEXTS = 256
 Backend = Literal["auto", "onnx", "torch", "cpu", "gpu"]
-Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS,
-                            description="Any Unicode text; only the first tokens (the model's window) are scored")]
+Text = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_TEXT_CHARS,
+        description="Any Unicode text; only the first tokens (the model's window) are scored",
+    ),
+]
 TopK = Annotated[int, Field(ge=1, le=20, description="How many candidates to return (1 = just the best)")]
 
 
@@ -83,8 +90,11 @@ class Runtime:
         from service.batching import ContinuousBatcher
 
         # LANGDETECT_BATCHING=0: one model call per request on the event loop (the bench's comparison).
-        self.batched = (ContinuousBatcher(self.probabilities, max_texts=MAX_BATCH_TEXTS)
-                        if os.environ.get("LANGDETECT_BATCHING", "1") != "0" else self.unbatched)
+        self.batched = (
+            ContinuousBatcher(self.probabilities, max_texts=MAX_BATCH_TEXTS)
+            if os.environ.get("LANGDETECT_BATCHING", "1") != "0"
+            else self.unbatched
+        )
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return self.classifier.probabilities(texts)
@@ -106,9 +116,14 @@ def from_store(stored) -> ModelFiles:
     hashes = stored.info.metadata.get("sha256", {})
     verify_bundle(stored.path, hashes)
     labels = stored.info.labels
-    return ModelFiles(stored.path, ModelLineage(
-        tag=str(stored.tag), sha256=hashes,
-        **{k: labels.get(k, "") for k in ("mlflow_model", "mlflow_version", "mlflow_alias", "mlflow_run_id")}))
+    return ModelFiles(
+        stored.path,
+        ModelLineage(
+            tag=str(stored.tag),
+            sha256=hashes,
+            **{k: labels.get(k, "") for k in ("mlflow_model", "mlflow_version", "mlflow_alias", "mlflow_run_id")},
+        ),
+    )
 
 
 def from_fetched(root: Path, kind: str) -> ModelFiles:
@@ -122,19 +137,33 @@ def from_fetched(root: Path, kind: str) -> ModelFiles:
     try:
         manifest = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
-        raise IntegrityError(f"LANGDETECT_MODEL_DIR={root} holds no readable {MANIFEST} ({exc}): run "
-                             f"`langdetect fetch-model --alias champion --out {root}` first (in a pod, the "
-                             f"init container does)") from None
-    hashes = {name.split("/", 1)[1]: digest for name, digest in manifest.get("sha256", {}).items()
-              if name.startswith(f"{kind}/")}
+        raise IntegrityError(
+            f"LANGDETECT_MODEL_DIR={root} holds no readable {MANIFEST} ({exc}): run "
+            f"`langdetect fetch-model --alias champion --out {root}` first (in a pod, the "
+            f"init container does)"
+        ) from None
+    hashes = {
+        name.split("/", 1)[1]: digest
+        for name, digest in manifest.get("sha256", {}).items()
+        if name.startswith(f"{kind}/")
+    }
     if not hashes:
-        raise IntegrityError(f"{root / MANIFEST} lists no {kind} files: this service needs them "
-                             f"(fetch with --runtime all for the GPU image)")
+        raise IntegrityError(
+            f"{root / MANIFEST} lists no {kind} files: this service needs them "
+            f"(fetch with --runtime all for the GPU image)"
+        )
     verify_bundle(root / kind, hashes)
-    return ModelFiles(str(root / kind), ModelLineage(
-        tag=f"models:/{manifest['name']}/{manifest['version']}", mlflow_model=manifest["name"],
-        mlflow_version=manifest["version"], mlflow_alias=manifest.get("alias", ""),
-        mlflow_run_id=manifest.get("run_id", ""), sha256=hashes))
+    return ModelFiles(
+        str(root / kind),
+        ModelLineage(
+            tag=f"models:/{manifest['name']}/{manifest['version']}",
+            mlflow_model=manifest["name"],
+            mlflow_version=manifest["version"],
+            mlflow_alias=manifest.get("alias", ""),
+            mlflow_run_id=manifest.get("run_id", ""),
+            sha256=hashes,
+        ),
+    )
 
 
 def model_files(stored, kind: str) -> ModelFiles:
@@ -155,8 +184,9 @@ def load_onnx(files: ModelFiles, workers: int) -> Runtime:
     from service.inference import OnnxClassifier
 
     onnxruntime.disable_telemetry_events()  # offline machines, and nobody asked for it
-    classifier = OnnxClassifier(files.path, threads=onnx_threads(workers),
-                                spin=os.environ.get("LANGDETECT_ONNX_SPIN", "0") == "1")
+    classifier = OnnxClassifier(
+        files.path, threads=onnx_threads(workers), spin=os.environ.get("LANGDETECT_ONNX_SPIN", "0") == "1"
+    )
     return Runtime("onnx-int8-cpu", "cpu", classifier, files.lineage)
 
 
@@ -165,8 +195,7 @@ def load_torch(files: ModelFiles) -> Runtime:
 
     classifier = TorchClassifier(files.path)
     precision = "fp16" if classifier.device.startswith("cuda") else "fp32"
-    return Runtime(f"torch-{precision}-{classifier.device.split(':')[0]}", classifier.device, classifier,
-                   files.lineage)
+    return Runtime(f"torch-{precision}-{classifier.device.split(':')[0]}", classifier.device, classifier, files.lineage)
 
 
 def settle_garbage_collector(runtimes) -> None:
@@ -213,20 +242,29 @@ class DetectorAPI:
 
     @bentoml.api(route="/detect_batch")
     async def detect_batch(
-        self, texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_BATCH_TEXTS)],
-        backend: Backend = "auto", top_k: TopK = 1,
+        self,
+        texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_BATCH_TEXTS)],
+        backend: Backend = "auto",
+        top_k: TopK = 1,
     ) -> BatchDetection:
         """Languages of up to 256 texts, in input order."""
         return BatchDetection(results=await self._detect(texts, backend, top_k))
 
     def describe(self) -> ServiceInfo:
         return ServiceInfo(
-            runtimes={kind: RuntimeInfo(runtime=r.name, device=r.device, model=r.lineage)
-                      for kind, r in self.runtimes.items()},
-            backends={backend: self._runtime(backend).name for backend in ("auto", "onnx", "cpu", "torch", "gpu")
-                      if self._available(backend)},
-            auto_runtime=self.runtimes[self.auto].name, labels=list(self.labels),
-            max_text_chars=MAX_TEXT_CHARS, max_batch_texts=MAX_BATCH_TEXTS)
+            runtimes={
+                kind: RuntimeInfo(runtime=r.name, device=r.device, model=r.lineage) for kind, r in self.runtimes.items()
+            },
+            backends={
+                backend: self._runtime(backend).name
+                for backend in ("auto", "onnx", "cpu", "torch", "gpu")
+                if self._available(backend)
+            },
+            auto_runtime=self.runtimes[self.auto].name,
+            labels=list(self.labels),
+            max_text_chars=MAX_TEXT_CHARS,
+            max_batch_texts=MAX_BATCH_TEXTS,
+        )
 
     async def _detect(self, texts: list[str], backend: str, top_k: int) -> list[Detection]:
         for i, text in enumerate(texts):
@@ -236,8 +274,12 @@ class DetectorAPI:
         runtime = self._runtime(backend)
         probs = await runtime.batched(texts)
         best = np.argmax(probs, axis=1)
-        self.metrics.record(runtime.name, runtime.lineage.mlflow_version,
-                            Tally(self.labels[i] for i in best), probs[np.arange(len(best)), best])
+        self.metrics.record(
+            runtime.name,
+            runtime.lineage.mlflow_version,
+            Tally(self.labels[i] for i in best),
+            probs[np.arange(len(best)), best],
+        )
         return [self._to_detection(row, runtime, top_k) for row in probs]
 
     def _available(self, backend: str) -> bool:
@@ -252,18 +294,27 @@ class DetectorAPI:
         kind = {"auto": self.auto, "cpu": "onnx", "gpu": "torch"}.get(backend, backend)
         runtime = self.runtimes.get(kind)
         if runtime is None:
-            raise InvalidArgument(f"backend {backend!r} is not available in this deployment: it serves "
-                                  f"{', '.join(r.name for r in self.runtimes.values())} (see GET /info)")
+            raise InvalidArgument(
+                f"backend {backend!r} is not available in this deployment: it serves "
+                f"{', '.join(r.name for r in self.runtimes.values())} (see GET /info)"
+            )
         if backend == "gpu" and not runtime.device.startswith("cuda"):
-            raise InvalidArgument(f"backend 'gpu' needs a CUDA device, and this server has none: its torch model "
-                                  f"runs as {runtime.name} (ask for backend 'torch' to use it anyway)")
+            raise InvalidArgument(
+                f"backend 'gpu' needs a CUDA device, and this server has none: its torch model "
+                f"runs as {runtime.name} (ask for backend 'torch' to use it anyway)"
+            )
         return runtime
 
     def _to_detection(self, row: np.ndarray, runtime: Runtime, top_k: int) -> Detection:
         best = np.argsort(-row)[:top_k]
         candidates = [Candidate(language=self.labels[i], score=float(row[i])) for i in best]
-        return Detection(language=candidates[0].language, score=candidates[0].score, runtime=runtime.name,
-                         model_version=runtime.lineage.mlflow_version, candidates=candidates)
+        return Detection(
+            language=candidates[0].language,
+            score=candidates[0].score,
+            runtime=runtime.name,
+            model_version=runtime.lineage.mlflow_version,
+            candidates=candidates,
+        )
 
 
 # GET beside BentoML's POST-only APIs: a FastAPI app mounted on the service, whose route receives the
@@ -271,9 +322,13 @@ class DetectorAPI:
 info_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
 
-@info_app.get("/info", response_model=ServiceInfo, summary="Model lineage and runtimes",
-              description="Model lineage (MLflow version, alias, run id, sha256 verified at load) and runtimes.")
-def get_info(service=Depends(bentoml.get_current_service)) -> ServiceInfo:
+@info_app.get(
+    "/info",
+    response_model=ServiceInfo,
+    summary="Model lineage and runtimes",
+    description="Model lineage (MLflow version, alias, run id, sha256 verified at load) and runtimes.",
+)
+def get_info(service=Depends(bentoml.get_current_service)) -> ServiceInfo:  # noqa: B008 (FastAPI's idiom)
     return service.describe()
 
 

@@ -7,6 +7,7 @@ when the model is idle runs at once, alone; under load, requests batch themselve
 batch computes. Measured on 2 cores at concurrency 16 (BENCHMARKS.md): more requests/s than one model
 call per request on the event loop, where the model took 42% of the worker's time.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,7 +48,7 @@ class ContinuousBatcher:
                 start = 0
                 for request_texts, future in batch:
                     if not future.done():  # a client that went away cancelled its future
-                        future.set_result(probs[start:start + len(request_texts)])
+                        future.set_result(probs[start : start + len(request_texts)])
                     start += len(request_texts)
         finally:
             self.draining = False

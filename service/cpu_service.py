@@ -1,4 +1,5 @@
 """LanguageDetectorCPU: the HTTP API with the int8 ONNX model in the API process (the slim CPU image)."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,9 @@ WORKERS = int(os.environ.get("LANGDETECT_WORKERS", "1"))
 
 
 @entry_service
-@bentoml.service(name="langdetect-cpu", workers=WORKERS, traffic={"timeout": 60},
-                 logging={"access": {"enabled": False}})
+@bentoml.service(
+    name="langdetect-cpu", workers=WORKERS, traffic={"timeout": 60}, logging={"access": {"enabled": False}}
+)
 @bentoml.asgi_app(info_app, path="/")
 class LanguageDetectorCPU(DetectorAPI):
     onnx_model = stored_model("onnx")  # None with LANGDETECT_MODEL_DIR (the model-less image)

@@ -6,6 +6,7 @@ Every refused request gets a 4xx with a JSON body `{"error": "what is wrong", "d
 - BentoML's own 400s come in two other shapes (a list around the object for InvalidArgument, a list of
   pydantic errors in `detail` for validation errors): they are rewritten into this one.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,10 @@ def normalised(body: bytes) -> bytes:
         return error_body(str(data))
     detail = data.get("detail", "")
     if isinstance(detail, list):  # pydantic's errors: "texts.1: String should have at least 1 character"
-        detail = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-                           if isinstance(e, dict) else str(e) for e in detail)
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" if isinstance(e, dict) else str(e)
+            for e in detail
+        )
     return error_body(str(data.get("error", "request refused")), str(detail))
 
 
@@ -52,17 +55,21 @@ class ErrorContract:
         if scope["type"] != "http" or scope["path"] not in API_ROUTES:
             return await self.app(scope, receive, send)
         if scope["method"] != "POST":
-            return await respond(send, 405, error_body(f"{scope['method']} is not allowed on {scope['path']}",
-                                                        "send a POST with a JSON body"), [(b"allow", b"POST")])
+            return await respond(
+                send,
+                405,
+                error_body(f"{scope['method']} is not allowed on {scope['path']}", "send a POST with a JSON body"),
+                [(b"allow", b"POST")],
+            )
         headers = dict(scope["headers"])
         media_type = headers.get(b"content-type", b"application/json").decode("latin-1").split(";")[0].strip()
         if media_type.lower() not in JSON_TYPES:
-            return await respond(send, 415, error_body(f"unsupported content type {media_type!r}",
-                                                        "send the body as application/json"))
+            return await respond(
+                send, 415, error_body(f"unsupported content type {media_type!r}", "send the body as application/json")
+            )
         body = await read_body(receive)
         if body is None:
-            return await respond(send, 413, error_body("request body too large",
-                                                        f"at most {MAX_BODY_BYTES} bytes"))
+            return await respond(send, 413, error_body("request body too large", f"at most {MAX_BODY_BYTES} bytes"))
         await self.app(scope, replay(body), NormalisingSend(send))
 
 
@@ -97,8 +104,11 @@ def replay(body: bytes) -> Receive:
 
 
 async def respond(send: Send, status: int, body: bytes, extra_headers: list | None = None) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               *(extra_headers or [])]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra_headers or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -119,10 +129,19 @@ class NormalisingSend:
         if message.get("more_body", False):
             return
         body = normalised(b"".join(self.chunks))
-        keep = [(k, v) for k, v in self.start.get("headers", []) if k.lower() not in (b"content-length",
-                                                                                         b"content-type")]
-        await self.send({**self.start, "headers": [*keep, (b"content-type", b"application/json"),
-                                                   (b"content-length", str(len(body)).encode())]})
+        keep = [
+            (k, v) for k, v in self.start.get("headers", []) if k.lower() not in (b"content-length", b"content-type")
+        ]
+        await self.send(
+            {
+                **self.start,
+                "headers": [
+                    *keep,
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await self.send({"type": "http.response.body", "body": body})
 
 
@@ -133,6 +152,9 @@ def declare_in_openapi() -> None:
     from bentoml._internal.service.openapi.specification import MediaType, Reference, Response
 
     body = {"application/json": MediaType(schema=Reference(openapi.REF_TEMPLATE.format(model="InvalidArgument")))}
-    for status, why in ((405, "Method Not Allowed: only POST"), (413, "Request body too large"),
-                        (415, "Unsupported Media Type: send application/json")):
+    for status, why in (
+        (405, "Method Not Allowed: only POST"),
+        (413, "Request body too large"),
+        (415, "Unsupported Media Type: send application/json"),
+    ):
         openapi.error_responses.setdefault(status, Response(description=why, content=body))

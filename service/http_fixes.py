@@ -7,6 +7,7 @@ heap, and Python's full garbage collections walking all of them (gen-2 pauses th
 within 6 s of load at concurrency 16, measured with gc.callbacks). The timer only matters until the
 response starts, so it is cancelled then. The timeout itself still answers 504 as before.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,10 +43,11 @@ async def _timeout_middleware_call(self, scope, receive, send) -> None:
     fut = asyncio.ensure_future(self.app(scope, receive, _send), loop=loop)
     try:
         await waiter
-    except asyncio.TimeoutError:
+    except TimeoutError:
         if fut.cancel():
-            await JSONResponse({"error": f"Not able to process the request in {self.timeout} seconds"},
-                               status_code=504)(scope, receive, send)
+            await JSONResponse(
+                {"error": f"Not able to process the request in {self.timeout} seconds"}, status_code=504
+            )(scope, receive, send)
     else:
         timer.cancel()
         await fut

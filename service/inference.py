@@ -7,6 +7,7 @@ Long texts: the tokenizer truncates to the model's window (the first `max_length
 is plenty to tell a language apart); texts are also cut to MAX_CHARS_SCORED characters first,
 so a huge text costs no more than a long one.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,7 +64,7 @@ class Classifier:
         order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             ids, mask = encode(self.tokenizer, [texts[i] for i in idx])
             out[idx] = softmax(self.logits(ids, mask).astype(np.float32))
         return out
@@ -75,8 +76,9 @@ class Classifier:
 class OnnxClassifier(Classifier):
     """The CPU path: an (int8) ONNX graph with onnxruntime, tokenizers and numpy only."""
 
-    def __init__(self, model_dir: Path, model_file: str = "model.int8.onnx", threads: int | None = None,
-                 spin: bool = True):
+    def __init__(
+        self, model_dir: Path, model_file: str = "model.int8.onnx", threads: int | None = None, spin: bool = True
+    ):
         import onnxruntime as ort
 
         model_dir = Path(model_dir)
@@ -88,8 +90,7 @@ class OnnxClassifier(Classifier):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if not spin:  # idle pool threads sleep instead of spinning on cores the HTTP side needs
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(model_dir / model_file), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(model_dir / model_file), options, providers=["CPUExecutionProvider"])
 
     def logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
@@ -114,6 +115,7 @@ class TorchClassifier(Classifier):
     def logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         torch = self.torch
         with torch.inference_mode():
-            out = self.model(input_ids=torch.from_numpy(ids).to(self.device),
-                             attention_mask=torch.from_numpy(mask).to(self.device)).logits
+            out = self.model(
+                input_ids=torch.from_numpy(ids).to(self.device), attention_mask=torch.from_numpy(mask).to(self.device)
+            ).logits
         return out.float().cpu().numpy()

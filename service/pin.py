@@ -9,6 +9,7 @@ LANGDETECT_MODEL_DIR replaces the store altogether: the service then declares no
 built that way packages no model) and loads the bundle that `langdetect fetch-model` wrote there (the
 fleet's model-less images, fed by an init container).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,10 @@ def pinned_tag(kind: str) -> str:
     pin = read_pin()
     if pin and pin.get(kind):
         return pin[kind]
-    raise NoPinnedModel(f"no {kind} model is pinned for serving: run `langdetect export --alias champion` "
-                        f"(writes {pin_path()}), or set {PIN_ENV[kind]} to a store tag")
+    raise NoPinnedModel(
+        f"no {kind} model is pinned for serving: run `langdetect export --alias champion` "
+        f"(writes {pin_path()}), or set {PIN_ENV[kind]} to a store tag"
+    )
 
 
 def model_dir() -> Path | None:

@@ -1,5 +1,6 @@
 """LanguageDetector: the HTTP API with torch (fp16 on CUDA, fp32 on CPU) and int8 ONNX in the API process
 (what the GPU image runs)."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,13 @@ WORKERS = int(os.environ.get("LANGDETECT_WORKERS", "1"))  # one per GPU; each lo
 
 
 @entry_service
-@bentoml.service(name="langdetect", workers=WORKERS, resources={"gpu": 1}, traffic={"timeout": 60},
-                 logging={"access": {"enabled": False}})
+@bentoml.service(
+    name="langdetect",
+    workers=WORKERS,
+    resources={"gpu": 1},
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": False}},
+)
 @bentoml.asgi_app(info_app, path="/")
 class LanguageDetector(DetectorAPI):
     kinds = ("onnx", "torch")

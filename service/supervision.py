@@ -14,6 +14,7 @@ process gets the circus patches and the worker processes the uvicorn ones. They 
 pinned libraries (bentoml==1.4.39, circus via kantoku, uvicorn); tests/test_supervision.py fails if
 those move.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -87,8 +88,7 @@ def _patch_circus(grace: int) -> None:
             # The model did not load (missing, sha256 mismatch...): restarting will not help, and a
             # server that never gets ready must exit so the orchestrator sees it. Without respawn the
             # watcher stops once it has no process left, and then the arbiter exits with status 1.
-            logger.error("a worker of %s failed to start (see its error above); stopping the server",
-                         self.name)
+            logger.error("a worker of %s failed to start (see its error above); stopping the server", self.name)
             self.respawn = False
         return reap_process(self, pid, status)
 

@@ -2,6 +2,7 @@
 
 Expensive fixtures are session-scoped so the suite trains once, exports once and serves once.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,13 +41,18 @@ def isolated_env(tmp_path_factory):
     """Points MLflow and BentoML at temp stores for the whole session, and restores the env after."""
     root = tmp_path_factory.mktemp("stores")
     saved = dict(os.environ)
-    os.environ.update({
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "BENTOML_HOME": str(root / "bentoml"),
-        "MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "true",
-        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-        "LANGDETECT_IMAGE_PREFIX": "test-",  # smoke-model images must not replace the user's :latest
-    })
+    os.environ.update(
+        {
+            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+            "BENTOML_HOME": str(root / "bentoml"),
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "BENTOML_DO_NOT_TRACK": "true",
+            "DO_NOT_TRACK": "true",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "LANGDETECT_IMAGE_PREFIX": "test-",  # smoke-model images must not replace the user's :latest
+        }
+    )
     _reset_bentoml_store(root / "bentoml")
     yield root
     os.environ.clear()
@@ -133,8 +139,10 @@ def image_builder(docker_engine, exported, tmp_path_factory):
             host_cas = HOST_CA_CERTIFICATES if any(HOST_CA_CERTIFICATES.glob("*.crt")) else None
             ensure_base_images(extra_ca_dir=host_cas)
             image = built[kind] = build_images([kind], log_dir=logs)[0]
-            print(f"\n{image.image}: {image.size_bytes / 1e6:,.0f} MB, bento {image.bento_seconds:.0f} s, "
-                  f"containerize {image.containerize_seconds:.0f} s")
+            print(
+                f"\n{image.image}: {image.size_bytes / 1e6:,.0f} MB, bento {image.bento_seconds:.0f} s, "
+                f"containerize {image.containerize_seconds:.0f} s"
+            )
         return built[kind]
 
     yield build
@@ -164,8 +172,9 @@ def twin(smoke_model):
     original = client.get_model_version(REGISTERED_MODEL, smoke_model.model_version)
     previous = get_by_alias(client, CHAMPION_ALIAS, required=False)
     pinned = pin_path().read_bytes() if pin_path().is_file() else None
-    version = client.create_model_version(REGISTERED_MODEL, source=original.source, run_id=original.run_id,
-                                          tags=original.tags)
+    version = client.create_model_version(
+        REGISTERED_MODEL, source=original.source, run_id=original.run_id, tags=original.tags
+    )
     yield version
     if pinned is not None:  # an alias export pins the twin; the session's servers serve the smoke model
         pin_path().write_bytes(pinned)

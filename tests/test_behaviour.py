@@ -1,8 +1,8 @@
 """Behavioural tests of the exported int8 model (Made-With-ML style): minimum functionality and
 invariance. They run the smoke model, so the bounds are loose; they still fail on a broken model,
 a broken tokenizer hand-off or a wrong label order."""
-import pytest
 
+import pytest
 from conftest import longest_per_language
 
 pytestmark = pytest.mark.slow

@@ -2,6 +2,7 @@
 
 No peers, servers, Docker or network needed; the one test that loads a peer skips when it is not installed.
 """
+
 import math
 
 import pytest
@@ -42,10 +43,24 @@ def test_stratified_sample_caps_each_language_and_keeps_pairs():
     assert stratified_sample(texts, labels, 3) == (picked, picked_labels)  # same seed, same sample
 
 
-@pytest.mark.parametrize("code, label", [
-    ("zh-cn", "zh"), ("zh-tw", "zh"), ("ZH", "zh"), ("pt_BR", "pt"), ("zh-Hant", "zh"), ("fr", "fr"),
-    ("zh-Latn", None), ("hi-Latn", None), ("ko", None), ("und", None), ("", None), (None, None), ("xx", None),
-])
+@pytest.mark.parametrize(
+    "code, label",
+    [
+        ("zh-cn", "zh"),
+        ("zh-tw", "zh"),
+        ("ZH", "zh"),
+        ("pt_BR", "pt"),
+        ("zh-Hant", "zh"),
+        ("fr", "fr"),
+        ("zh-Latn", None),
+        ("hi-Latn", None),
+        ("ko", None),
+        ("und", None),
+        ("", None),
+        (None, None),
+        ("xx", None),
+    ],
+)
 def test_peer_codes_map_into_the_20_labels_or_none(code, label):
     assert to_label(code) == label
 
@@ -81,63 +96,160 @@ def test_percentiles_in_milliseconds():
 
 
 def scores(accuracy: float, per_language: dict[str, float]) -> dict:
-    return {FULL: {"texts": 100, "accuracy": accuracy, "macro": accuracy, "per_language": per_language,
-                   "seconds": 1.0}}
+    return {FULL: {"texts": 100, "accuracy": accuracy, "macro": accuracy, "per_language": per_language, "seconds": 1.0}}
 
 
 def run(route: str, concurrency: int, batch: int, rps: float, p99: float, errors: int = 0) -> dict:
-    return {"backend": "onnx", "route": route, "concurrency": concurrency, "batch": batch, "requests": 100,
-            "errors": errors, "seconds": 1.0, "rps": rps, "texts_per_s": rps * batch, "p50_ms": p99 / 2,
-            "p95_ms": p99 * 0.9, "p99_ms": p99}
+    return {
+        "backend": "onnx",
+        "route": route,
+        "concurrency": concurrency,
+        "batch": batch,
+        "requests": 100,
+        "errors": errors,
+        "seconds": 1.0,
+        "rps": rps,
+        "texts_per_s": rps * batch,
+        "p50_ms": p99 / 2,
+        "p95_ms": p99 * 0.9,
+        "p99_ms": p99,
+    }
 
 
 def wrk(concurrency: int, rps: float, p99: float, errors: int = 0) -> dict:
-    return {"tool": "wrk -t1", "route": "/detect", "concurrency": concurrency, "requests": 10_000, "errors": errors,
-            "seconds": 10.0, "rps": rps, "p50_ms": p99 / 2, "p95_ms": p99 * 0.9, "p99_ms": p99, "max_ms": p99 * 2,
-            "error_kinds": {"status_errors": errors} if errors else {}}
+    return {
+        "tool": "wrk -t1",
+        "route": "/detect",
+        "concurrency": concurrency,
+        "requests": 10_000,
+        "errors": errors,
+        "seconds": 10.0,
+        "rps": rps,
+        "p50_ms": p99 / 2,
+        "p95_ms": p99 * 0.9,
+        "p99_ms": p99,
+        "max_ms": p99 * 2,
+        "error_kinds": {"status_errors": errors} if errors else {},
+    }
 
 
-def fake_results(ours: float = 0.99, p99: float = 20.0, batch_rps: float = 30.0, cold: float = 0.8,
-                 cpu_mb: float = 200.0, rss: float = 250.0, recovery: float = 1.5, lost: int = 0,
-                 server_errors: int = 0, rps: float = 1200.0, fetch_s: float = 0.8, gpu_pull_s: float = 60.0,
-                 served: str = "2", modelless_mb: float | None = None) -> dict:
+def fake_results(
+    ours: float = 0.99,
+    p99: float = 20.0,
+    batch_rps: float = 30.0,
+    cold: float = 0.8,
+    cpu_mb: float = 200.0,
+    rss: float = 250.0,
+    recovery: float = 1.5,
+    lost: int = 0,
+    server_errors: int = 0,
+    rps: float = 1200.0,
+    fetch_s: float = 0.8,
+    gpu_pull_s: float = 60.0,
+    served: str = "2",
+    modelless_mb: float | None = None,
+) -> dict:
     detectors = {
-        "ours int8 ONNX": {"kind": "ours", "package": "langdetect-ops", "version": "v2", "note": "",
-                           "scores": scores(ours, {"de": ours, "es": ours})},
-        "lingua": {"kind": "peer", "package": "lingua-language-detector", "version": "2.1.1", "note": "",
-                   "scores": scores(0.98, {"de": 0.99, "es": 0.97})},
+        "ours int8 ONNX": {
+            "kind": "ours",
+            "package": "langdetect-ops",
+            "version": "v2",
+            "note": "",
+            "scores": scores(ours, {"de": ours, "es": ours}),
+        },
+        "lingua": {
+            "kind": "peer",
+            "package": "lingua-language-detector",
+            "version": "2.1.1",
+            "note": "",
+            "scores": scores(0.98, {"de": 0.99, "es": 0.97}),
+        },
     }
     runs = [run("/detect", 16, 1, 400.0, p99), run("/detect_batch", 2, 64, batch_rps, 500.0)]
     wrk_runs = [wrk(1, 900.0, p99 / 8), wrk(16, rps, p99), wrk(64, rps, p99 * 3, errors=0)]
-    images = {"cpu": {"image": "langdetect-cpu:latest", "present": True, "size": cpu_mb * 1e6,
-                      "compressed": cpu_mb * 4e5, "cold_start_s": [cold] * 3, "cold_start_median_s": cold,
-                      "labels": {}, "layers": [{"size": 1.5e8, "step": "runtime venv"}]},
-              "gpu": {"image": "langdetect-gpu:latest", "present": True, "size": 5e9, "compressed": 3e9},
-              "cpu-modelless": {"image": "langdetect-cpu-modelless:latest", "present": True,
-                                "size": (cpu_mb - 6 if modelless_mb is None else modelless_mb) * 1e6}}
-    fleet = {"champion_version": "2",
-             "fetch": {"seconds": [fetch_s] * 5, "median_s": fetch_s, "max_s": fetch_s, "bytes": 6e6, "note": "n"},
-             "registry": {kind: {"image": f"langdetect-{kind}:latest", "push_s": 1.0, "pull_s": pull,
-                                 "pulled_bytes": 1e8} for kind, pull in (("cpu", 1.0), ("gpu", gpu_pull_s))},
-             "restart": {"play_to_ready_s": 3.0, "restart_to_ready_s": 3.0, "served_version": served, "note": "n"}}
-    drains = [{"concurrency": 16, "answered": 2000, "refused": 16, "failed": 0, "lost": lost, "stop_to_exit_s": 1.0,
-               "exit_code": 0, "lost_kinds": {}}]
-    return {"meta": {"command": "langdetect bench --quick", "quick": True, "date": "2026-11-22", "seconds": 60.0,
-                     "section_seconds": {"accuracy": 30.0}},
-            "machine": {"cores": 2, "cpu_model": "test CPU", "ram_bytes": 2**34},
-            "accuracy": {"sets": [{"name": FULL, "texts": 100, "languages": 2}], "detectors": detectors,
-                         "unavailable": [{"name": "cld3", "package": "cld3-py", "reason": "not installed"}]},
-            "speed": {"texts": 10, "repeats": 1, "detectors": {"ours int8 ONNX": {"single_thread": 900.0,
-                                                                                   "all_cores": 1500.0}}},
-            "model": {"version": "2", "onnx_bundle_bytes": 6e6},
-            "containers": {"available": True, "images": images, "fleet": fleet,
-                           "cpu_serving": {"runs": runs, "wrk": wrk_runs, "rss_idle_mb": rss - 20, "rss_peak_mb": rss},
-                           "faults": {"recovery": [{"killed_pid": 7, "recovery_s": recovery}],
-                                      "recovery_max_s": recovery, "drain": drains, "lost_total": lost,
-                                      "answered_during_drains": 2000},
-                           "fuzz": {"tool": "schemathesis 4.32.5", "max_examples": 50, "generated": 600,
-                                    "unique_failures": server_errors, "server_errors": server_errors,
-                                    "phases": {"coverage": "success"}, "exit_code": 0, "seconds": 5.0}}}
+    images = {
+        "cpu": {
+            "image": "langdetect-cpu:latest",
+            "present": True,
+            "size": cpu_mb * 1e6,
+            "compressed": cpu_mb * 4e5,
+            "cold_start_s": [cold] * 3,
+            "cold_start_median_s": cold,
+            "labels": {},
+            "layers": [{"size": 1.5e8, "step": "runtime venv"}],
+        },
+        "gpu": {"image": "langdetect-gpu:latest", "present": True, "size": 5e9, "compressed": 3e9},
+        "cpu-modelless": {
+            "image": "langdetect-cpu-modelless:latest",
+            "present": True,
+            "size": (cpu_mb - 6 if modelless_mb is None else modelless_mb) * 1e6,
+        },
+    }
+    fleet = {
+        "champion_version": "2",
+        "fetch": {"seconds": [fetch_s] * 5, "median_s": fetch_s, "max_s": fetch_s, "bytes": 6e6, "note": "n"},
+        "registry": {
+            kind: {"image": f"langdetect-{kind}:latest", "push_s": 1.0, "pull_s": pull, "pulled_bytes": 1e8}
+            for kind, pull in (("cpu", 1.0), ("gpu", gpu_pull_s))
+        },
+        "restart": {"play_to_ready_s": 3.0, "restart_to_ready_s": 3.0, "served_version": served, "note": "n"},
+    }
+    drains = [
+        {
+            "concurrency": 16,
+            "answered": 2000,
+            "refused": 16,
+            "failed": 0,
+            "lost": lost,
+            "stop_to_exit_s": 1.0,
+            "exit_code": 0,
+            "lost_kinds": {},
+        }
+    ]
+    return {
+        "meta": {
+            "command": "langdetect bench --quick",
+            "quick": True,
+            "date": "2026-11-22",
+            "seconds": 60.0,
+            "section_seconds": {"accuracy": 30.0},
+        },
+        "machine": {"cores": 2, "cpu_model": "test CPU", "ram_bytes": 2**34},
+        "accuracy": {
+            "sets": [{"name": FULL, "texts": 100, "languages": 2}],
+            "detectors": detectors,
+            "unavailable": [{"name": "cld3", "package": "cld3-py", "reason": "not installed"}],
+        },
+        "speed": {
+            "texts": 10,
+            "repeats": 1,
+            "detectors": {"ours int8 ONNX": {"single_thread": 900.0, "all_cores": 1500.0}},
+        },
+        "model": {"version": "2", "onnx_bundle_bytes": 6e6},
+        "containers": {
+            "available": True,
+            "images": images,
+            "fleet": fleet,
+            "cpu_serving": {"runs": runs, "wrk": wrk_runs, "rss_idle_mb": rss - 20, "rss_peak_mb": rss},
+            "faults": {
+                "recovery": [{"killed_pid": 7, "recovery_s": recovery}],
+                "recovery_max_s": recovery,
+                "drain": drains,
+                "lost_total": lost,
+                "answered_during_drains": 2000,
+            },
+            "fuzz": {
+                "tool": "schemathesis 4.32.5",
+                "max_examples": 50,
+                "generated": 600,
+                "unique_failures": server_errors,
+                "server_errors": server_errors,
+                "phases": {"coverage": "success"},
+                "exit_code": 0,
+                "seconds": 5.0,
+            },
+        },
+    }
 
 
 def statuses(results: dict) -> dict[str, str]:
@@ -149,9 +261,27 @@ def test_targets_pass_when_every_goal_is_met():
 
 
 def test_targets_miss_with_a_reason_that_names_the_numbers():
-    targets = {t["name"]: t for t in evaluate(fake_results(ours=0.95, p99=80, batch_rps=10, cold=4, cpu_mb=400,
-                                                           rss=350, recovery=9, lost=2, server_errors=3, rps=500,
-                                                           fetch_s=4.5, gpu_pull_s=10, served="1", modelless_mb=300))}
+    targets = {
+        t["name"]: t
+        for t in evaluate(
+            fake_results(
+                ours=0.95,
+                p99=80,
+                batch_rps=10,
+                cold=4,
+                cpu_mb=400,
+                rss=350,
+                recovery=9,
+                lost=2,
+                server_errors=3,
+                rps=500,
+                fetch_s=4.5,
+                gpu_pull_s=10,
+                served="1",
+                modelless_mb=300,
+            )
+        )
+    }
     missed = {name for name, t in targets.items() if t["status"] == MISS}
     assert missed == set(targets) - {"/detect errors at concurrency 64"}
     accuracy = targets[f"accuracy: {FULL}"]
@@ -179,10 +309,17 @@ def test_targets_not_measured_without_docker_or_peers():
     found = {t["name"]: t for t in evaluate(results)}
     assert found[f"accuracy: {FULL}"]["status"] == NOT_MEASURED
     assert found["CPU image cold start to /readyz (median)"] == {
-        "name": "CPU image cold start to /readyz (median)", "goal": "<= 1.0 s", "status": NOT_MEASURED,
-        "measured": "", "reason": "no docker client"}
-    for name in ("/detect at concurrency 16", "requests lost on docker stop at concurrency 16",
-                 "5xx under a schema-driven fuzzer (schemathesis, CPU image)"):
+        "name": "CPU image cold start to /readyz (median)",
+        "goal": "<= 1.0 s",
+        "status": NOT_MEASURED,
+        "measured": "",
+        "reason": "no docker client",
+    }
+    for name in (
+        "/detect at concurrency 16",
+        "requests lost on docker stop at concurrency 16",
+        "5xx under a schema-driven fuzzer (schemathesis, CPU image)",
+    ):
         assert found[name]["status"] == NOT_MEASURED and found[name]["reason"] == "no docker client"
 
 
@@ -202,11 +339,16 @@ def test_report_renders_targets_unavailable_peers_faults_and_charts():
 def test_an_image_with_another_model_is_not_judged_and_latency_falls_back_to_bentoml_serve():
     results = fake_results()
     results["model"] = {"version": "2", "run_id": "b" * 32}
-    results["containers"]["images"]["cpu"]["labels"] = {"langdetect.onnx.mlflow_run_id": "a" * 32,
-                                                        "langdetect.onnx.mlflow_version": "1"}
+    results["containers"]["images"]["cpu"]["labels"] = {
+        "langdetect.onnx.mlflow_run_id": "a" * 32,
+        "langdetect.onnx.mlflow_version": "1",
+    }
     found = {t["name"]: t for t in evaluate(results)}
-    for name in ("/detect_batch texts/s vs the int8 model in process", "CPU image cold start to /readyz (median)",
-                 "CPU image RSS under load (whole server)"):
+    for name in (
+        "/detect_batch texts/s vs the int8 model in process",
+        "CPU image cold start to /readyz (median)",
+        "CPU image RSS under load (whole server)",
+    ):
         assert found[name]["status"] == NOT_MEASURED and "carries MLflow version 1" in found[name]["reason"]
         assert found[name]["measured"]  # the number is still shown
     assert found["/detect at concurrency 16"]["status"] == NOT_MEASURED  # no bentoml serve numbers here
@@ -218,7 +360,7 @@ def test_an_image_with_another_model_is_not_judged_and_latency_falls_back_to_ben
 def test_wrk_script_posts_json_strings_of_any_text():
     from bench.wrk import lua_script
 
-    script = lua_script(["plain", "it's \"quoted\"", "中文 \\ back"])
+    script = lua_script(["plain", 'it\'s "quoted"', "中文 \\ back"])
     assert "'\"plain\"'" in script and "it\\'s" in script and "\\u4e2d" in script
 
 

@@ -4,16 +4,17 @@ Needs a Docker engine: the module runs scripts/install-docker.sh when none answe
 with the reason when that fails, except under CI, where a skip would hide a broken set-up. Images
 and the uv download cache persist between runs, so a re-run mostly reuses layers.
 """
+
 from __future__ import annotations
 
 import subprocess
 
 import httpx
 import pytest
+from conftest import longest_per_language
 
 from bench.containers import Container
 from bench.faults import drain_under_load, recovery_after_kill, worker_pids
-from conftest import longest_per_language
 from images.report import SITE_PACKAGES
 from langdetect_ops.config import LANGUAGES
 
@@ -37,7 +38,7 @@ def containers(built):
     try:
         for kind, image in built.items():
             running[kind] = Container(image.image)
-        for kind, container in running.items():
+        for container in running.values():
             print(f"\n{container.image}: cold start {container.wait_ready(timeout=240):.1f} s")
         yield {kind: container.url for kind, container in running.items()}
     finally:
@@ -80,7 +81,7 @@ def test_images_are_tagged_with_the_bento_and_labelled_with_the_model(built, exp
         image = built[kind]
         name, version = image.bento.split(":")
         repository = image_repository(kind)
-        assert repository.startswith("test-")                  # never the user's langdetect-*:latest
+        assert repository.startswith("test-")  # never the user's langdetect-*:latest
         assert image.image == f"{repository}:{version}" and image_exists(f"{repository}:latest")
         config = inspect_image(image.image)["Config"]
         labels, env = config["Labels"], dict(e.split("=", 1) for e in config["Env"])
@@ -117,15 +118,20 @@ def test_cpu_image_has_bytecode_for_what_serving_imports_only(built):
     """images/warm_bytecode.py serves the bento once at build time: the modules on the serving path ship
     as bytecode only (the venv is root-owned, so none could be written at run time), installed modules
     serving never imports keep their sources and get no bytecode."""
-    listing = run_in(built["cpu"].image, "sh", "-c",
-                     f"ls {SITE_PACKAGES}/onnxruntime/capi/ {SITE_PACKAGES}/bentoml/_internal/frameworks/ "
-                     f"{SITE_PACKAGES}/bentoml/_internal/frameworks/__pycache__ src/service/__pycache__ 2>&1; true").stdout
+    listing = run_in(
+        built["cpu"].image,
+        "sh",
+        "-c",
+        f"ls {SITE_PACKAGES}/onnxruntime/capi/ {SITE_PACKAGES}/bentoml/_internal/frameworks/ "
+        f"{SITE_PACKAGES}/bentoml/_internal/frameworks/__pycache__ src/service/__pycache__ 2>&1; true",
+    ).stdout
     assert "onnxruntime_inference_collection.pyc" in listing, listing
     assert "onnxruntime_inference_collection.py\n" not in listing, "an imported module kept its source"
     assert "inference.cpython-311.pyc" in listing and "cpu_service.cpython-311.pyc" in listing, listing
     assert "keras.py\n" in listing and "keras.cpython-311.pyc" not in listing and "keras.pyc" not in listing
-    c_api = run_in(built["cpu"].image, "sh", "-c",
-                   f"ls {SITE_PACKAGES}/onnxruntime/capi/ | grep -c '^libonnxruntime.so'; true")
+    c_api = run_in(
+        built["cpu"].image, "sh", "-c", f"ls {SITE_PACKAGES}/onnxruntime/capi/ | grep -c '^libonnxruntime.so'; true"
+    )
     assert c_api.stdout.strip() == "0", "onnxruntime's C-API library (unused by Python) is in the image"
 
 
@@ -141,8 +147,10 @@ def test_containers_report_what_they_run(containers, exported):
     cpu = httpx.get(f"{containers['cpu']}/info", timeout=30).json()
     gpu = httpx.get(f"{containers['gpu']}/info", timeout=30).json()
     assert {k: r["runtime"] for k, r in cpu["runtimes"].items()} == {"onnx": "onnx-int8-cpu"}
-    assert {k: r["runtime"] for k, r in gpu["runtimes"].items()} == {"onnx": "onnx-int8-cpu",
-                                                                     "torch": "torch-fp32-cpu"}  # no GPU here
+    assert {k: r["runtime"] for k, r in gpu["runtimes"].items()} == {
+        "onnx": "onnx-int8-cpu",
+        "torch": "torch-fp32-cpu",
+    }  # no GPU here
     assert cpu["runtimes"]["onnx"]["model"] == gpu["runtimes"]["onnx"]["model"]
     assert cpu["runtimes"]["onnx"]["model"]["mlflow_version"] == exported.version
 
@@ -169,8 +177,10 @@ def post_concurrently(url: str, texts: list[str], clients: int = 16, per_client:
 
     def client(worker: int) -> list[int]:
         with httpx.Client(base_url=url, timeout=60) as http:
-            return [http.post("/detect", json={"text": texts[(worker + i) % len(texts)]}).status_code
-                    for i in range(per_client)]
+            return [
+                http.post("/detect", json={"text": texts[(worker + i) % len(texts)]}).status_code
+                for i in range(per_client)
+            ]
 
     with ThreadPoolExecutor(max_workers=clients) as pool:
         return [code for codes in pool.map(client, range(clients)) for code in codes]
@@ -199,8 +209,9 @@ def test_docker_stop_under_load_loses_no_accepted_request(built):
 
     with Container(built["cpu"].image) as container:
         container.wait_ready(timeout=120)
-        result = drain_under_load(container.url, lambda: docker("stop", "-t", "30", container.id),
-                                  container.exit_code, concurrency=16)
+        result = drain_under_load(
+            container.url, lambda: docker("stop", "-t", "30", container.id), container.exit_code, concurrency=16
+        )
     assert result.answered > 100 and result.lost == 0 and result.failed == 0, result
     assert result.exit_code == 0, result
 

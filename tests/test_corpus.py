@@ -1,5 +1,6 @@
 """Corpus builder: text rules on strings, extraction on a fake unpacked tree, and an end-to-end build
 from .deb files made here (no network: the cache already holds every package)."""
+
 from __future__ import annotations
 
 import array
@@ -50,26 +51,44 @@ def write_mo(path: Path, messages: dict[str, str]) -> None:
 # textfilter
 
 
-@pytest.mark.parametrize("code, label", [
-    ("pt_BR", "pt"), ("pt", "pt"), ("zh_CN", "zh"), ("zh-TW", "zh"), ("sw_KE", "sw"), ("sw", "sw"),
-    ("C", "en"), ("en-US", "en"), ("en", "en"), ("en_GB", None), ("en@shaw", None), ("sr@latin", None),
-    ("ko", None), ("ur_PK", "ur"), ("de.UTF-8", "de"),
-])
+@pytest.mark.parametrize(
+    "code, label",
+    [
+        ("pt_BR", "pt"),
+        ("pt", "pt"),
+        ("zh_CN", "zh"),
+        ("zh-TW", "zh"),
+        ("sw_KE", "sw"),
+        ("sw", "sw"),
+        ("C", "en"),
+        ("en-US", "en"),
+        ("en", "en"),
+        ("en_GB", None),
+        ("en@shaw", None),
+        ("sr@latin", None),
+        ("ko", None),
+        ("ur_PK", "ur"),
+        ("de.UTF-8", "de"),
+    ],
+)
 def test_normalize_locale(code, label):
     assert tf.normalize_locale(code) == label
 
 
-@pytest.mark.parametrize("raw, clean", [
-    ("_Open the file", "Open the file"),
-    ("&Open %s in <b>{name}</b> &amp; close", "Open in & close"),
-    ("ファイルを開く(_O)", "ファイルを開く"),
-    ("~Open %PRODUCTNAME file $(ARG1) %1", "Open file"),
-    ("Copied %(count)d of %2$s files", "Copied of files"),
-    ("Nie można otworzyć pliku „%s”.", "Nie można otworzyć pliku."),
-    ("днес в %H ч.", "днес в ч."),
-    ("  many\n\tspaces  ", "many spaces"),
-    ("50 % de la mémoire", "50 % de la mémoire"),
-])
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        ("_Open the file", "Open the file"),
+        ("&Open %s in <b>{name}</b> &amp; close", "Open in & close"),
+        ("ファイルを開く(_O)", "ファイルを開く"),
+        ("~Open %PRODUCTNAME file $(ARG1) %1", "Open file"),
+        ("Copied %(count)d of %2$s files", "Copied of files"),
+        ("Nie można otworzyć pliku „%s”.", "Nie można otworzyć pliku."),
+        ("днес в %H ч.", "днес в ч."),
+        ("  many\n\tspaces  ", "many spaces"),
+        ("50 % de la mémoire", "50 % de la mémoire"),
+    ],
+)
 def test_clean_message(raw, clean):
     assert tf.clean_message(raw) == clean
 
@@ -93,27 +112,30 @@ def test_text_width_counts_cjk_double_and_marks_zero():
     assert tf.text_width("ที่") == 1
 
 
-@pytest.mark.parametrize("text, lang, problem", [
-    ("ファイルを保存できませんでした", "ja", None),
-    ("文件保存失败了请重试一下", "ja", "ja-without-kana"),
-    ("文件保存失败了请重试一下", "zh", None),
-    ("ファイルを保存できませんでした", "zh", "zh-with-kana-or-hangul"),
-    ("تعذّر حفظ الملف في المجلد المحدد", "ar", None),
-    ("فائل کو محفوظ نہیں کیا جا سکا", "ar", "ar-with-urdu-letters"),
-    ("فائل کو محفوظ نہیں کیا جا سکا", "ur", None),
-    ("تعذر حفظ الملف في المجلد المحدد", "ur", "ur-without-urdu-letters"),
-    ("Файлът не можа да бъде запазен", "bg", None),
-    ("Не удалось открыть этот файл", "bg", "bg-with-russian-letters"),
-    ("Не удалось открыть этот файл", "ru", None),
-    ("Δεν ήταν δυνατή η αποθήκευση", "el", None),
-    ("Die Datei wurde gespeichert", "el", "script"),
-    ("फ़ाइल सहेजी नहीं जा सकी", "hi", None),
-    ("ไม่สามารถบันทึกแฟ้มได้", "th", None),
-    ("Die Datei wurde gespeichert", "de", None),
-    ("Файлът не можа да бъде запазен", "de", "script"),
-    ("Không thể lưu tệp vào thư mục", "vi", None),
-    ("Could not save the file here", "vi", "vi-without-diacritics"),
-])
+@pytest.mark.parametrize(
+    "text, lang, problem",
+    [
+        ("ファイルを保存できませんでした", "ja", None),
+        ("文件保存失败了请重试一下", "ja", "ja-without-kana"),
+        ("文件保存失败了请重试一下", "zh", None),
+        ("ファイルを保存できませんでした", "zh", "zh-with-kana-or-hangul"),
+        ("تعذّر حفظ الملف في المجلد المحدد", "ar", None),
+        ("فائل کو محفوظ نہیں کیا جا سکا", "ar", "ar-with-urdu-letters"),
+        ("فائل کو محفوظ نہیں کیا جا سکا", "ur", None),
+        ("تعذر حفظ الملف في المجلد المحدد", "ur", "ur-without-urdu-letters"),
+        ("Файлът не можа да бъде запазен", "bg", None),
+        ("Не удалось открыть этот файл", "bg", "bg-with-russian-letters"),
+        ("Не удалось открыть этот файл", "ru", None),
+        ("Δεν ήταν δυνατή η αποθήκευση", "el", None),
+        ("Die Datei wurde gespeichert", "el", "script"),
+        ("फ़ाइल सहेजी नहीं जा सकी", "hi", None),
+        ("ไม่สามารถบันทึกแฟ้มได้", "th", None),
+        ("Die Datei wurde gespeichert", "de", None),
+        ("Файлът не можа да бъде запазен", "de", "script"),
+        ("Không thể lưu tệp vào thư mục", "vi", None),
+        ("Could not save the file here", "vi", "vi-without-diacritics"),
+    ],
+)
 def test_script_problem(text, lang, problem):
     assert tf.script_problem(text, lang) == problem
 
@@ -122,36 +144,42 @@ def test_looks_english_is_language_aware():
     assert tf.looks_english("Could not open the file you selected", "de")
     assert tf.looks_english("To Add Fish to a Panel", "sw")
     assert not tf.looks_english("Die Datei konnte nicht im Ordner gespeichert werden", "de")
-    assert not tf.looks_english("Dit is een test of het werkt", "nl")        # is/of are Dutch
-    assert not tf.looks_english("To jest plik, który nie istnieje", "pl")     # to is Polish
+    assert not tf.looks_english("Dit is een test of het werkt", "nl")  # is/of are Dutch
+    assert not tf.looks_english("To jest plik, który nie istnieje", "pl")  # to is Polish
     assert not tf.looks_english("Una nueva versión está disponible", "es")
 
 
-@pytest.mark.parametrize("text", [
-    "See https://example.org for more details",
-    "Edit /etc/fstab before rebooting the machine",
-    "Use --verbose to print more details",
-    "The value of getCurrentValue is wrong",
-    "Key org.gnome.desktop.interface is missing",
-    "Save the document as report.txt please",
-    "x = a + b * (c - d) / 2 == 3; y",
-    "12345 67890 12345 67890 !!!",
-    "ekran;blokada;zablokuj;prywatne;",
-    'Download "%" gebruikt % MB vrije ruimte',
-    "Copyright © 2002 Red Hat, Inc.",
-    "snake_case_identifier is used here",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See https://example.org for more details",
+        "Edit /etc/fstab before rebooting the machine",
+        "Use --verbose to print more details",
+        "The value of getCurrentValue is wrong",
+        "Key org.gnome.desktop.interface is missing",
+        "Save the document as report.txt please",
+        "x = a + b * (c - d) / 2 == 3; y",
+        "12345 67890 12345 67890 !!!",
+        "ekran;blokada;zablokuj;prywatne;",
+        'Download "%" gebruikt % MB vrije ruimte',
+        "Copyright © 2002 Red Hat, Inc.",
+        "snake_case_identifier is used here",
+    ],
+)
 def test_is_code_like(text):
     assert tf.is_code_like(text)
 
 
-@pytest.mark.parametrize("text", [
-    "Die Datei konnte nicht gespeichert werden.",
-    "Choose a colour (red, green or blue) for the text.",
-    "z. B. eine Datei öffnen, bearbeiten und speichern",
-    "Es sind 50 % oder %50 der Daten geladen worden",
-    "ไม่สามารถบันทึกแฟ้มลงในโฟลเดอร์ที่เลือกได้",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Die Datei konnte nicht gespeichert werden.",
+        "Choose a colour (red, green or blue) for the text.",
+        "z. B. eine Datei öffnen, bearbeiten und speichern",
+        "Es sind 50 % oder %50 der Daten geladen worden",
+        "ไม่สามารถบันทึกแฟ้มลงในโฟลเดอร์ที่เลือกได้",
+    ],
+)
 def test_is_not_code_like(text):
     assert not tf.is_code_like(text)
 
@@ -161,10 +189,10 @@ def test_rejection_reason():
     assert tf.rejection_reason("word " * 80, "en") == "too-long"
     assert tf.rejection_reason("Please check the connection and try again", "de") == "english"
     assert tf.rejection_reason("Bitte überprüfen Sie die Verbindung", "de") is None
-    assert tf.rejection_reason("无法将文件保存到所选文件夹。", "zh") is None   # 13 characters, width 26
+    assert tf.rejection_reason("无法将文件保存到所选文件夹。", "zh") is None  # 13 characters, width 26
     assert tf.rejection_reason("Porta sorgente virtuale", "it") == "too-few-words"
     assert tf.rejection_reason("Porta sorgente virtuale attiva", "it") is None
-    assert tf.rejection_reason("ไม่สามารถบันทึกแฟ้มได้ในขณะนี้", "th") is None   # no spaces: width decides
+    assert tf.rejection_reason("ไม่สามารถบันทึกแฟ้มได้ในขณะนี้", "th") is None  # no spaces: width decides
 
 
 def test_dedup_key_ignores_case_and_punctuation():
@@ -191,7 +219,11 @@ def test_mallard_paragraphs_skip_info_and_block_code():
     <steps><item><p>Press the key.</p></item></steps>
     <p>Choose <guiseq><gui>Edit</gui><gui>Preferences</gui></guiseq>.</p></page>"""
     assert tf.mallard_paragraphs(page) == [
-        "Search for files", "Type report in the search box.", "Press the key.", "Choose Edit Preferences."]
+        "Search for files",
+        "Type report in the search box.",
+        "Press the key.",
+        "Choose Edit Preferences.",
+    ]
 
 
 def test_groff_paragraphs():
@@ -216,13 +248,18 @@ Die deutsche Übersetzung wurde von Jemand Anderem erstellt.
 """
     assert tf.groff_paragraphs(page) == [
         "Auflistung von Informationen - über die DATEIen (Standard ist “hier”).",
-        "Einträge nicht ignorieren", "Fett und normalé"]
+        "Einträge nicht ignorieren",
+        "Fett und normalé",
+    ]
 
 
 def test_fortune_paragraphs():
     text = "A wise saying\nspread over two lines.\n\t-- Somebody\n%\n要有礼貌\n\n在这种规模的项目中，\n很难避免。\n%\n"
     assert tf.fortune_paragraphs(text) == [
-        "A wise saying spread over two lines.", "要有礼貌", "在这种规模的项目中，很难避免。"]
+        "A wise saying spread over two lines.",
+        "要有礼貌",
+        "在这种规模的项目中，很难避免。",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,18 +267,29 @@ def test_fortune_paragraphs():
 
 
 def _fake_tree(root: Path) -> None:
-    write_mo(root / "usr/share/locale/de/LC_MESSAGES/app.mo", {
-        "Could not open the selected file": "Die ausgewählte Datei konnte nicht geöffnet werden",
-        "This string was left untranslated": "This string was left untranslated",
-        "Show the _hidden files in this folder": "Versteckte Dateien in diesem _Ordner anzeigen",
-        "menu\x04Quit the whole application now": "Die gesamte Anwendung jetzt beenden",
-    })
-    write_mo(root / "usr/share/locale/en_GB/LC_MESSAGES/app.mo", {
-        "Choose a color for the selected text": "Choose a colour for the selected text"})
-    write_mo(root / "usr/share/locale/ur/LC_MESSAGES/app.mo", {
-        "The file could not be saved": "فائل کو محفوظ نہیں کیا جا سکا"})
-    write_mo(root / "usr/share/locale/fr/LC_MESSAGES/gnome-control-center-2.0-timezones.mo", {
-        "Central Time - Rainy River and Fort Frances, Ontario": "Heure du Centre - Rainy River et Fort Frances, Ontario"})
+    write_mo(
+        root / "usr/share/locale/de/LC_MESSAGES/app.mo",
+        {
+            "Could not open the selected file": "Die ausgewählte Datei konnte nicht geöffnet werden",
+            "This string was left untranslated": "This string was left untranslated",
+            "Show the _hidden files in this folder": "Versteckte Dateien in diesem _Ordner anzeigen",
+            "menu\x04Quit the whole application now": "Die gesamte Anwendung jetzt beenden",
+        },
+    )
+    write_mo(
+        root / "usr/share/locale/en_GB/LC_MESSAGES/app.mo",
+        {"Choose a color for the selected text": "Choose a colour for the selected text"},
+    )
+    write_mo(
+        root / "usr/share/locale/ur/LC_MESSAGES/app.mo",
+        {"The file could not be saved": "فائل کو محفوظ نہیں کیا جا سکا"},
+    )
+    write_mo(
+        root / "usr/share/locale/fr/LC_MESSAGES/gnome-control-center-2.0-timezones.mo",
+        {
+            "Central Time - Rainy River and Fort Frances, Ontario": "Heure du Centre - Rainy River et Fort Frances, Ontario"
+        },
+    )
     man = root / "usr/share/man/de/man1/tool.1.gz"
     man.parent.mkdir(parents=True)
     man.write_bytes(gzip.compress(b".TH TOOL 1\n.SH BESCHREIBUNG\nDieses Werkzeug zeigt Dateien an.\n"))
@@ -254,10 +302,16 @@ def _fake_tree(root: Path) -> None:
 def test_extract_tree(tmp_path):
     _fake_tree(tmp_path)
     result = corpus.extract_tree(tmp_path, "fake-pkg", corpus.PackageTexts("fake-pkg", "1", "x.deb", 0))
-    assert sorted(result.texts["de"]) == sorted([
-        "Dieses Werkzeug zeigt Dateien an.", "Wer zuletzt lacht, lacht am besten.",
-        "Morgenstund hat Gold im Mund.", "Die ausgewählte Datei konnte nicht geöffnet werden",
-        "Versteckte Dateien in diesem Ordner anzeigen", "Die gesamte Anwendung jetzt beenden"])
+    assert sorted(result.texts["de"]) == sorted(
+        [
+            "Dieses Werkzeug zeigt Dateien an.",
+            "Wer zuletzt lacht, lacht am besten.",
+            "Morgenstund hat Gold im Mund.",
+            "Die ausgewählte Datei konnte nicht geöffnet werden",
+            "Versteckte Dateien in diesem Ordner anzeigen",
+            "Die gesamte Anwendung jetzt beenden",
+        ]
+    )
     assert result.texts["ur"] == ["فائل کو محفوظ نہیں کیا جا سکا"]
     # English comes from the msgids of every catalog (context stripped), never from en_GB msgstrs.
     assert "Choose a color for the selected text" in result.texts["en"]
@@ -269,11 +323,19 @@ def test_extract_tree(tmp_path):
     assert not any("Rainy River" in text for text in result.texts["en"])
 
 
-@pytest.mark.parametrize("package, group", [
-    ("libreoffice-help-pt-br", "libreoffice-help"), ("libreoffice-help-zh-cn", "libreoffice-help"),
-    ("libreoffice-l10n-ar", "libreoffice-l10n"), ("manpages-de", "manpages"), ("manpages", "manpages"),
-    ("fortunes-min", "fortunes-min"), ("vlc-l10n", "vlc-l10n"), ("gdm3", "gdm3"),
-])
+@pytest.mark.parametrize(
+    "package, group",
+    [
+        ("libreoffice-help-pt-br", "libreoffice-help"),
+        ("libreoffice-help-zh-cn", "libreoffice-help"),
+        ("libreoffice-l10n-ar", "libreoffice-l10n"),
+        ("manpages-de", "manpages"),
+        ("manpages", "manpages"),
+        ("fortunes-min", "fortunes-min"),
+        ("vlc-l10n", "vlc-l10n"),
+        ("gdm3", "gdm3"),
+    ],
+)
 def test_source_group(package, group):
     assert corpus.source_group(package) == group
 
@@ -283,11 +345,18 @@ def _result(package: str, texts: dict[str, list[str]]) -> corpus.PackageTexts:
 
 
 def test_deduplicate_drops_repeats_and_texts_with_two_labels():
-    pool, dropped = corpus.deduplicate([
-        _result("a", {"de": ["Ein Satz auf Deutsch hier.", "Gleicher Text in zwei Sprachen"],
-                      "nl": ["Gleicher Text in zwei Sprachen"]}),
-        _result("b", {"de": ["ein Satz auf Deutsch hier", "Noch ein deutscher Satz hier"]}),
-    ])
+    pool, dropped = corpus.deduplicate(
+        [
+            _result(
+                "a",
+                {
+                    "de": ["Ein Satz auf Deutsch hier.", "Gleicher Text in zwei Sprachen"],
+                    "nl": ["Gleicher Text in zwei Sprachen"],
+                },
+            ),
+            _result("b", {"de": ["ein Satz auf Deutsch hier", "Noch ein deutscher Satz hier"]}),
+        ]
+    )
     assert pool["de"] == {"a": ["Ein Satz auf Deutsch hier."], "b": ["Noch ein deutscher Satz hier"]}
     assert "nl" not in pool
     assert dropped[("de", "duplicate")] == 1 and dropped[("de", "several-labels")] == 1
@@ -304,10 +373,10 @@ def test_every_language_gets_every_split(seed):
     final, sources, _ = corpus.split_and_cap(pool, cap=10_000, seed=seed)
     for lang in LANGUAGES:
         assert all(final[lang][s] for s in ("train", "valid", "test")), lang
-        assert sum(map(len, final[lang].values())) == sum(map(len, pool[lang].values()))   # nothing lost
+        assert sum(map(len, final[lang].values())) == sum(map(len, pool[lang].values()))  # nothing lost
         largest = max(pool[lang], key=lambda g: (len(pool[lang][g]), g))
         assert sources[lang][largest]["split"] in ("train", "hashed")
-    assert corpus.split_and_cap(pool, cap=10_000, seed=seed)[0] == final     # deterministic
+    assert corpus.split_and_cap(pool, cap=10_000, seed=seed)[0] == final  # deterministic
 
 
 def test_assign_groups_aims_at_ten_percent():
@@ -320,8 +389,10 @@ def test_assign_groups_aims_at_ten_percent():
 def test_a_source_lands_in_one_split_for_every_language():
     """A program's strings in train for one language and in test for another teach its domain words
     as one language's and then test them under the other (VLC's es vs pt)."""
-    pool = {lang: {f"pkg{i:02d}": [f"{lang} text {i} {j}" for j in range(20 + 7 * i)] for i in range(30)}
-            for lang in LANGUAGES}
+    pool = {
+        lang: {f"pkg{i:02d}": [f"{lang} text {i} {j}" for j in range(20 + 7 * i)] for i in range(30)}
+        for lang in LANGUAGES
+    }
     final, sources, fallbacks = corpus.split_and_cap(pool, cap=10_000, seed=0)
     assert fallbacks == {}
     for group in pool["de"]:
@@ -330,14 +401,15 @@ def test_a_source_lands_in_one_split_for_every_language():
 
 
 def test_scarce_language_tops_up_its_held_out_splits_alone():
-    groups = {f"g{i}": [f"Sentensi ya {i} nambari {j}" for j in range(n)]
-              for i, n in enumerate([300, 10, 12, 15, 40, 50])}
+    groups = {
+        f"g{i}": [f"Sentensi ya {i} nambari {j}" for j in range(n)] for i, n in enumerate([300, 10, 12, 15, 40, 50])
+    }
     splits, note = corpus.split_language(groups, dict.fromkeys(groups, "train"), seed=0)
     assert note["reason"] == "held-out split under half its share"
     moved = note["moved_for_this_language_only"]
-    assert moved == {"valid": ["g1", "g2"], "test": ["g3"]}     # the smallest first; never the largest
+    assert moved == {"valid": ["g1", "g2"], "test": ["g3"]}  # the smallest first; never the largest
     assert {g for g, _ in splits["valid"]} == {"g1", "g2"} and {g for g, _ in splits["test"]} == {"g3"}
-    assert sum(len(v) for v in splits.values()) == 427            # nothing lost
+    assert sum(len(v) for v in splits.values()) == 427  # nothing lost
 
 
 def test_split_language_falls_back_to_text_hash_with_few_groups():
@@ -351,14 +423,13 @@ def test_split_language_falls_back_to_text_hash_with_few_groups():
 
 
 def test_cap_language_respects_cap_and_shares():
-    splits = {s: [("g", f"{s} text {i}") for i in range(n)]
-              for s, n in (("train", 500), ("valid", 80), ("test", 10))}
+    splits = {s: [("g", f"{s} text {i}") for i in range(n)] for s, n in (("train", 500), ("valid", 80), ("test", 10))}
     capped = corpus.cap_language(splits, cap=100, seed=0, lang="de")
     assert {s: len(v) for s, v in capped.items()} == {"train": 80, "valid": 10, "test": 10}
     assert capped == corpus.cap_language(splits, cap=100, seed=0, lang="de")
     bigger_train = corpus.cap_language(splits, cap=100, seed=0, lang="de", train_cap=150)
     assert {s: len(v) for s, v in bigger_train.items()} == {"train": 150, "valid": 10, "test": 10}
-    assert bigger_train["test"] == capped["test"]          # the held-out splits do not move
+    assert bigger_train["test"] == capped["test"]  # the held-out splits do not move
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,11 +441,16 @@ def _build_deb(workdir: Path, package: str, files: dict[str, dict[str, str]], ca
     (root / "DEBIAN").mkdir(parents=True)
     (root / "DEBIAN/control").write_text(
         f"Package: {package}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: Test <t@example.org>\n"
-        f"Description: test catalogs\n", encoding="utf-8")
+        f"Description: test catalogs\n",
+        encoding="utf-8",
+    )
     for locale, catalog in files.items():
         write_mo(root / f"usr/share/locale/{locale}/LC_MESSAGES/{package}.mo", catalog)
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(cache / f"{package}_1.0-1_all.deb")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "--build", str(root), str(cache / f"{package}_1.0-1_all.deb")],
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -400,8 +476,9 @@ def test_build_corpus_end_to_end(deb_cache, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(corpus, "_apt_download", lambda pkgs, cache: "E: Unable to locate package")
     monkeypatch.setattr(corpus, "_require_tool", lambda name, why: None)
     out = tmp_path / "corpus"
-    manifest = corpus.build_corpus(out, deb_cache, cap_per_language=100, seed=3,
-                                   packages=PACKAGES + ["no-such-package"], progress=False)
+    manifest = corpus.build_corpus(
+        out, deb_cache, cap_per_language=100, seed=3, packages=PACKAGES + ["no-such-package"], progress=False
+    )
     assert "no-such-package" in manifest["failed_packages"]
     assert "could not download no-such-package" in caplog.text
 
@@ -421,14 +498,15 @@ def test_build_corpus_end_to_end(deb_cache, tmp_path, monkeypatch, caplog):
     for lang in LANGUAGES:
         assert sorted(v["split"] for v in manifest["sources"][lang].values()) == ["test", "train", "valid"]
     english = {text for split_rows in rows.values() for label, text in split_rows if label == "en"}
-    assert english == {m["en"] for m in MESSAGES}                    # msgids; the en_GB msgstrs are ignored
+    assert english == {m["en"] for m in MESSAGES}  # msgids; the en_GB msgstrs are ignored
     assert {p["name"]: p["version"] for p in manifest["packages"]} == dict.fromkeys(PACKAGES, "1.0-1")
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["counts"] == manifest["counts"]
     assert manifest["seed"] == 3 and manifest["cap_per_language"] == 100 and manifest["builder_version"]
 
-    again = corpus.build_corpus(tmp_path / "again", deb_cache, cap_per_language=100, seed=3,
-                                packages=PACKAGES, progress=False)
-    assert again["files"] == manifest["files"]                       # reproducible byte for byte
+    again = corpus.build_corpus(
+        tmp_path / "again", deb_cache, cap_per_language=100, seed=3, packages=PACKAGES, progress=False
+    )
+    assert again["files"] == manifest["files"]  # reproducible byte for byte
 
 
 def test_build_corpus_names_languages_without_texts(deb_cache, tmp_path):

@@ -1,13 +1,13 @@
 """Loading datasets in papluca's format, and the clear errors for bad data."""
+
 import pandas as pd
 import pytest
+from conftest import MINI_CORPUS
 
 from langdetect_ops.cli import main
 from langdetect_ops.config import LANGUAGES
 from langdetect_ops.errors import UserError
 from training.dataset import load_dataset
-
-from conftest import MINI_CORPUS
 
 
 def write_splits(directory, rows, suffix=".csv", names=("train", "valid", "test")):

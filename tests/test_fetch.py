@@ -1,6 +1,7 @@
 """`langdetect fetch-model` against a real `mlflow server` with basic auth, and every fault it must
 survive: unknown alias or version, wrong or missing credentials, an unreachable server, a sha256
 mismatch and a cut-off download. After a failure the output directory is exactly as it was."""
+
 from __future__ import annotations
 
 import http.server
@@ -26,8 +27,13 @@ FETCH_TARGET_S = 3.0  # issue 12: a fetch on loopback
 def fetch(out: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """The fetcher as the init container runs it: its own process, stdlib only, env for credentials."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
-    return subprocess.run([sys.executable, "-m", "langdetect_ops.fetch", "--out", str(out), *args],
-                          env={**clean, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "langdetect_ops.fetch", "--out", str(out), *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -73,10 +79,13 @@ def test_fetch_all_runtimes_by_version_replaces_the_previous_bundle(tracking_ser
     assert probabilities.shape[0] == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--alias", "no-such-alias"), "@no-such-alias does not exist"),
-    (("--version", "999"), "version 999 does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--alias", "no-such-alias"), "@no-such-alias does not exist"),
+        (("--version", "999"), "version 999 does not exist"),
+    ],
+)
 def test_unknown_alias_or_version_exits_2_and_keeps_the_old_bundle(tracking_server, previous_bundle, args, message):
     result = fetch(previous_bundle, tracking_server.reader_env(), *args)
     assert result.returncode == 2, result.stderr
@@ -131,9 +140,19 @@ class CutOffServer(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.startswith("/api/2.0/mlflow/registered-models/alias"):
-            body = json.dumps({"model_version": {"name": "langdetect", "version": "7", "run_id": "r", "tags": [
-                {"key": BUNDLE_PATH_TAG, "value": "r/artifacts/serving"},
-                {"key": BUNDLE_SHA256_TAG, "value": json.dumps({"onnx/model.int8.onnx": "0" * 64})}]}}).encode()
+            body = json.dumps(
+                {
+                    "model_version": {
+                        "name": "langdetect",
+                        "version": "7",
+                        "run_id": "r",
+                        "tags": [
+                            {"key": BUNDLE_PATH_TAG, "value": "r/artifacts/serving"},
+                            {"key": BUNDLE_SHA256_TAG, "value": json.dumps({"onnx/model.int8.onnx": "0" * 64})},
+                        ],
+                    }
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -168,13 +187,19 @@ def test_server_needs_a_user_and_the_reader_cannot_write(tracking_server, export
     import urllib.request
 
     with pytest.raises(urllib.error.HTTPError) as anonymous:
-        urllib.request.urlopen(f"{tracking_server.url}/api/2.0/mlflow/registered-models/alias?"
-                               f"name={REGISTERED_MODEL}&alias={CHAMPION_ALIAS}", timeout=10)
+        urllib.request.urlopen(
+            f"{tracking_server.url}/api/2.0/mlflow/registered-models/alias?"
+            f"name={REGISTERED_MODEL}&alias={CHAMPION_ALIAS}",
+            timeout=10,
+        )
     assert anonymous.value.code == 401
     with pytest.raises(urllib.error.HTTPError) as write:
-        tracking_server.call("POST", "/api/2.0/mlflow/registered-models/alias",
-                             {"name": REGISTERED_MODEL, "alias": "intruder", "version": exported.version},
-                             user="langdetect-fetcher")
+        tracking_server.call(
+            "POST",
+            "/api/2.0/mlflow/registered-models/alias",
+            {"name": REGISTERED_MODEL, "alias": "intruder", "version": exported.version},
+            user="langdetect-fetcher",
+        )
     assert write.value.code == 403
 
 
@@ -199,17 +224,23 @@ def fetch_from_fake(record: dict, out: Path) -> subprocess.CompletedProcess:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        return fetch(out, {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{server.server_address[1]}"},
-                     "--alias", CHAMPION_ALIAS)
+        return fetch(
+            out, {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{server.server_address[1]}"}, "--alias", CHAMPION_ALIAS
+        )
     finally:
         server.shutdown()
 
 
 @pytest.mark.parametrize("name", ["onnx/../../escaped.onnx", "/etc/passwd", "onnx/./model.int8.onnx"])
 def test_a_bundle_naming_files_outside_it_is_refused(previous_bundle, name):
-    record = {"name": "langdetect", "version": "3", "tags": [
-        {"key": BUNDLE_PATH_TAG, "value": "r/artifacts/serving"},
-        {"key": BUNDLE_SHA256_TAG, "value": json.dumps({name: "0" * 64, "onnx/labels.json": "0" * 64})}]}
+    record = {
+        "name": "langdetect",
+        "version": "3",
+        "tags": [
+            {"key": BUNDLE_PATH_TAG, "value": "r/artifacts/serving"},
+            {"key": BUNDLE_SHA256_TAG, "value": json.dumps({name: "0" * 64, "onnx/labels.json": "0" * 64})},
+        ],
+    }
     result = fetch_from_fake(record, previous_bundle)
     assert result.returncode == 5 and "outside it" in result.stderr, result.stderr
     assert_untouched(previous_bundle)
@@ -217,9 +248,15 @@ def test_a_bundle_naming_files_outside_it_is_refused(previous_bundle, name):
 
 
 def test_a_version_that_failed_the_parity_gate_is_not_fetched(previous_bundle):
-    record = {"name": "langdetect", "version": "4", "tags": [
-        {"key": "parity_passed", "value": "false"}, {"key": BUNDLE_PATH_TAG, "value": "r/artifacts/serving"},
-        {"key": BUNDLE_SHA256_TAG, "value": json.dumps({"onnx/model.int8.onnx": "0" * 64})}]}
+    record = {
+        "name": "langdetect",
+        "version": "4",
+        "tags": [
+            {"key": "parity_passed", "value": "false"},
+            {"key": BUNDLE_PATH_TAG, "value": "r/artifacts/serving"},
+            {"key": BUNDLE_SHA256_TAG, "value": json.dumps({"onnx/model.int8.onnx": "0" * 64})},
+        ],
+    }
     result = fetch_from_fake(record, previous_bundle)
     assert result.returncode == 2 and "failed the int8 parity gate" in result.stderr, result.stderr
     assert_untouched(previous_bundle)

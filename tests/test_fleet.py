@@ -5,6 +5,7 @@ MLflow's REST API followed by a restart with no image built, and a push/pull thr
 Needs Docker, podman, kubectl and docker-registry (scripts/install-fleet-tools.sh); skips with the reason
 where they are missing, except under CI.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ import shutil
 
 import httpx
 import pytest
+from conftest import longest_per_language
 
 from bench.containers import Container
-from conftest import longest_per_language
 from langdetect_ops.config import CHAMPION_ALIAS, REGISTERED_MODEL
 from langdetect_ops.processes import free_port
 
@@ -47,13 +48,25 @@ def pod(tracking_server, modelless, tmp_path):
     yields play(password=None) -> base URL, and takes the pod and its secret down afterwards."""
     from deploy import local, podman
 
-    target = podman.LocalTarget(tracking_server.url, free_port(), modelless.repository + ":latest",
-                                pod_name="langdetect-test", secret="langdetect-test-reader")
+    target = podman.LocalTarget(
+        tracking_server.url,
+        free_port(),
+        modelless.repository + ":latest",
+        pod_name="langdetect-test",
+        secret="langdetect-test-reader",
+    )
     manifest = tmp_path / "pod.yaml"
 
     def play(password: str | None = None) -> str:
-        local.play(tracking_server, target.image, target.port, CHAMPION_ALIAS, target=target, manifest=manifest,
-                   password=password)
+        local.play(
+            tracking_server,
+            target.image,
+            target.port,
+            CHAMPION_ALIAS,
+            target=target,
+            manifest=manifest,
+            password=password,
+        )
         return f"http://127.0.0.1:{target.port}"
 
     yield play
@@ -75,9 +88,19 @@ def test_modelless_image_carries_no_model(modelless, image_builder):
     from images.engine import docker
 
     baked = image_builder("cpu")
-    found = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", modelless.image, "-c",
-                   "find / -xdev \\( -name '*.onnx' -o -name '*.safetensors' \\) -print 2>/dev/null; "
-                   "find /app/.venv -name onnxruntime -maxdepth 5 -print", check=False)
+    found = docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        modelless.image,
+        "-c",
+        "find / -xdev \\( -name '*.onnx' -o -name '*.safetensors' \\) -print 2>/dev/null; "
+        "find /app/.venv -name onnxruntime -maxdepth 5 -print",
+        check=False,
+    )
     assert found.returncode == 0, found.stderr
     assert "onnxruntime" in found.stdout, "the probe ran in the wrong place"
     assert ".onnx" not in found.stdout and ".safetensors" not in found.stdout, found.stdout

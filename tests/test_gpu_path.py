@@ -1,5 +1,6 @@
 """The GPU path without a GPU: the routing that picks CUDA when present, and the prepared GPU check as a
 CPU dry run (scripts/gpu-check.sh --cpu). The real run needs a CUDA machine (BENCHMARKS.md says where)."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bentoml.exceptions import InvalidArgument
+from conftest import MINI_CORPUS, REPO, isolated_out
 
 from service.api import DetectorAPI, ModelLineage, Runtime
-
-from conftest import MINI_CORPUS, REPO, isolated_out
 
 
 class FakeClassifier:
@@ -29,8 +29,9 @@ def api_with(torch_device: str | None) -> DetectorAPI:
     api.runtimes = {"onnx": Runtime("onnx-int8-cpu", "cpu", FakeClassifier(), lineage)}
     if torch_device:
         precision = "fp16" if torch_device.startswith("cuda") else "fp32"
-        api.runtimes["torch"] = Runtime(f"torch-{precision}-{torch_device.split(':')[0]}", torch_device,
-                                        FakeClassifier(), lineage)
+        api.runtimes["torch"] = Runtime(
+            f"torch-{precision}-{torch_device.split(':')[0]}", torch_device, FakeClassifier(), lineage
+        )
     api.labels = FakeClassifier.labels
     api.auto = "torch" if torch_device and torch_device.startswith("cuda") else "onnx"
     return api
@@ -74,9 +75,22 @@ def test_the_pipeline_picks_cuda_when_torch_sees_it(monkeypatch):
 def test_gpu_check_dry_run_on_cpu(exported, smoke_model, tmp_path):
     out = tmp_path / "gpu-check.json"
     export = isolated_out(smoke_model) / f"v{exported.version}"
-    result = subprocess.run([str(REPO / "scripts" / "gpu-check.sh"), "--cpu", "--export", str(export),
-                             "--data", str(MINI_CORPUS), "--out", str(out)],
-                            capture_output=True, text=True, timeout=600, cwd=REPO)
+    result = subprocess.run(
+        [
+            str(REPO / "scripts" / "gpu-check.sh"),
+            "--cpu",
+            "--export",
+            str(export),
+            "--data",
+            str(MINI_CORPUS),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["dry_run_on_cpu"] and report["runtime"] == "torch-fp32-cpu"

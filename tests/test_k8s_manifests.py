@@ -1,5 +1,6 @@
 """deploy/k8s: every rendered document passes `kubernetes-validate --strict` against a current Kubernetes,
 and the Deployment holds what the fleet relies on (init fetcher, probes, limits, a locked-down pod)."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,9 @@ def rendered(overlay: str) -> str:
         if os.environ.get("CI"):
             pytest.fail("CI must render the manifests, but kubectl is missing (scripts/install-fleet-tools.sh)")
         pytest.skip("kubectl is not installed")
-    result = subprocess.run(["kubectl", "kustomize", str(REPO / "deploy/k8s/overlays" / overlay)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(REPO / "deploy/k8s/overlays" / overlay)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -37,8 +39,9 @@ def test_every_document_passes_strict_schema_validation(overlay, tmp_path):
     path = tmp_path / f"{overlay}.yaml"
     path.write_text(rendered(overlay))
     validator = Path(sys.executable).with_name("kubernetes-validate")
-    result = subprocess.run([str(validator), "--strict", "-k", KUBERNETES_VERSION, str(path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(validator), "--strict", "-k", KUBERNETES_VERSION, str(path)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     passed = result.stdout.count(" passed for resource ") + result.stderr.count(" passed for resource ")
     assert passed == len(documents(overlay)) >= 13, result.stdout + result.stderr
@@ -49,8 +52,9 @@ def test_strict_validation_rejects_a_misspelt_field(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(rendered("cpu").replace("readOnlyRootFilesystem", "readOnlyRootFileSystem", 1))
     validator = Path(sys.executable).with_name("kubernetes-validate")
-    result = subprocess.run([str(validator), "--strict", "-k", KUBERNETES_VERSION, str(path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(validator), "--strict", "-k", KUBERNETES_VERSION, str(path)], capture_output=True, text=True
+    )
     assert result.returncode != 0
 
 
@@ -79,8 +83,12 @@ def test_serving_pod_fetches_at_start_and_is_locked_down(overlay):
     assert settings["LANGDETECT_MODEL_ALIAS"] == "champion" and settings["MLFLOW_TRACKING_URI"].startswith("http")
     assert docs[("HorizontalPodAutoscaler", "langdetect")]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
     assert docs[("PodDisruptionBudget", "langdetect")]["spec"]["minAvailable"] == 1
-    assert {("Deployment", "mlflow"), ("PersistentVolumeClaim", "mlflow-store"), ("Service", "mlflow"),
-            ("Service", "langdetect")} <= set(docs)
+    assert {
+        ("Deployment", "mlflow"),
+        ("PersistentVolumeClaim", "mlflow-store"),
+        ("Service", "mlflow"),
+        ("Service", "langdetect"),
+    } <= set(docs)
 
 
 def test_gpu_overlay_requests_a_gpu_and_fetches_torch_too():

@@ -6,6 +6,7 @@ and checks that the export picks exactly the version chosen in the browser.
 
 Needs Debian's chromium and chromium-driver: run scripts/install-browser.sh (the CI does).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,21 +21,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-from langdetect_ops.processes import free_port
 from langdetect_ops.config import CHAMPION_ALIAS, REGISTERED_MODEL
+from langdetect_ops.processes import free_port
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 MISSING = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
 INSTALL_HINT = "run scripts/install-browser.sh (Debian's chromium + chromium-driver)"
 
 # Skip before any fixture runs: without a browser there is no point training the smoke model.
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not found; {INSTALL_HINT}")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not found; {INSTALL_HINT}"),
+]
 
 pytest.importorskip("selenium", reason="selenium is not installed: pip install -e '.[dev]'")
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import (  # noqa: E402
-    ElementClickInterceptedException, StaleElementReferenceException)
+from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -46,6 +49,7 @@ CLOSE_MODAL = '[role="dialog"] button[aria-label="Close"]'
 
 # --- fixtures: the twin version, the tracking server, the browser ----------------------------------
 
+
 @pytest.fixture
 def mlflow_ui(smoke_model, tmp_path):
     """`mlflow server` on the session's sqlite store, on a free loopback port; yields its base URL.
@@ -56,12 +60,29 @@ def mlflow_ui(smoke_model, tmp_path):
     in the repo. 127.0.0.1 is inside the default --allowed-hosts.
     """
     port = free_port()
-    log = open(tmp_path / "mlflow-server.log", "w")
+    log = open(tmp_path / "mlflow-server.log", "w")  # noqa: SIM115 (the server writes to it until teardown)
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_DISABLE_TELEMETRY="true")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", os.environ["MLFLOW_TRACKING_URI"],
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            os.environ["MLFLOW_TRACKING_URI"],
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(proc, url, log.name)
@@ -99,10 +120,19 @@ def browser(tmp_path):
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     profile = tmp_path / "chromium-profile"  # fresh: no cached UI state, no "seen" promo dialogs
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage",  # CI containers often have a 64 MB /dev/shm
-                 "--window-size=1400,1000", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",  # CI containers often have a 64 MB /dev/shm
+        "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
@@ -114,8 +144,10 @@ def browser(tmp_path):
 
 # --- the test -------------------------------------------------------------------------------------
 
+
 def test_alias_set_in_mlflow_ui_drives_export(twin, mlflow_ui, browser, tmp_path, monkeypatch, capsys):
     import bentoml
+
     import registry.export
     from langdetect_ops.cli import main
     from registry.models import registry_client
@@ -132,8 +164,7 @@ def test_alias_set_in_mlflow_ui_drives_export(twin, mlflow_ui, browser, tmp_path
     assert "tokenizer" in {f["path"] for f in listed.get("files", [])}, listed
     # The sqlite registry does not hand back model_id; the source is the LoggedModel URI models:/m-<id>.
     model_id = twin.model_id or twin.source.removeprefix("models:/")
-    mlmodel = httpx.get(f"{api}/logged-models/{model_id}/artifacts/files",
-                        params={"artifact_file_path": "MLmodel"})
+    mlmodel = httpx.get(f"{api}/logged-models/{model_id}/artifacts/files", params={"artifact_file_path": "MLmodel"})
     assert mlmodel.status_code == 200 and "transformers" in mlmodel.text, mlmodel.text[:500]
 
     with screenshot_on_failure(browser, tmp_path / "mlflow-ui-failure.png"):
@@ -159,6 +190,7 @@ def test_alias_set_in_mlflow_ui_drives_export(twin, mlflow_ui, browser, tmp_path
 
 # --- helpers --------------------------------------------------------------------------------------
 
+
 def set_alias_in_ui(driver, base_url: str, model: str, version, alias: str) -> None:
     """Home -> Model training -> Model registry -> model -> Version N -> Aliases "Add" -> type -> save.
 
@@ -176,15 +208,19 @@ def set_alias_in_ui(driver, base_url: str, model: str, version, alias: str) -> N
     wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "h2"), f"Version {version}"))
     click((By.CSS_SELECTOR, 'button[title="Add aliases"], button[title="Edit aliases"]'))  # none yet / some
 
-    dialog = wait.until(EC.visibility_of_element_located(
-        (By.XPATH, '//*[@role="dialog"][.//h2[contains(., "alias")]]')))
+    dialog = wait.until(
+        EC.visibility_of_element_located((By.XPATH, '//*[@role="dialog"][.//h2[contains(., "alias")]]'))
+    )
     # A tags-mode select: Enter turns the typed text into an alias chip.
     dialog.find_element(By.CSS_SELECTOR, 'input[role="combobox"]').send_keys(alias, Keys.ENTER)
     click((By.XPATH, '//*[@role="dialog"]//button[normalize-space()="Save aliases"]'))
     wait.until(EC.invisibility_of_element(dialog))
     # The page shows the new alias once the server has stored it.
-    wait.until(EC.text_to_be_present_in_element(
-        (By.XPATH, '//*[@data-testid="descriptions-item"][.//*[normalize-space()="Aliases"]]'), alias))
+    wait.until(
+        EC.text_to_be_present_in_element(
+            (By.XPATH, '//*[@data-testid="descriptions-item"][.//*[normalize-space()="Aliases"]]'), alias
+        )
+    )
 
 
 def _clicker(driver, wait):
@@ -193,6 +229,7 @@ def _clicker(driver, wait):
     MLflow shows a "new Model Registry UI" promo modal on the first visit of the registry; it can
     appear a moment after the page, so it is handled when it gets in the way rather than awaited.
     """
+
     def click(locator, attempts: int = 5) -> None:
         for attempt in range(attempts):
             try:

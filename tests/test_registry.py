@@ -1,20 +1,20 @@
 """Promotion by alias, the export + parity gate, and the import into the BentoML store."""
+
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import REPO, session_client
 
 from langdetect_ops.cli import main
 from langdetect_ops.config import BENTO_ONNX_MODEL, BENTO_TORCH_MODEL, REGISTERED_MODEL
 from langdetect_ops.errors import UserError
 from langdetect_ops.integrity import file_sha256
 
-from conftest import REPO, session_client
-
-
 # --- promotion and resolution, on a throwaway registry with hand-made versions --------------------
+
 
 @pytest.fixture
 def registry(tmp_path, monkeypatch):
@@ -27,8 +27,9 @@ def registry(tmp_path, monkeypatch):
     client = MlflowClient(uri, uri)
     client.create_registered_model(REGISTERED_MODEL)
     for valid, test in (("0.90", "0.95"), ("0.95", "0.90"), ("0.80", "0.99")):
-        client.create_model_version(REGISTERED_MODEL, source=str(tmp_path),
-                                    tags={"valid_accuracy": valid, "test_accuracy": test})
+        client.create_model_version(
+            REGISTERED_MODEL, source=str(tmp_path), tags={"valid_accuracy": valid, "test_accuracy": test}
+        )
     return client
 
 
@@ -53,13 +54,16 @@ def test_promote_selects_on_the_validation_split_never_on_test(registry):
     from registry.promote import NotPromoted, promote
 
     promote("1")
-    assert promote("2").changed                    # valid 0.95 > 0.90, although test 0.90 < 0.95
-    with pytest.raises(NotPromoted, match=r"not better than @champion \(version 2\) on the validation split: "
-                                          r"80\.0000% vs 95\.0000%"):
-        promote("3")                               # test 0.99 would win; valid 0.80 does not
+    assert promote("2").changed  # valid 0.95 > 0.90, although test 0.90 < 0.95
+    with pytest.raises(
+        NotPromoted,
+        match=r"not better than @champion \(version 2\) on the validation split: "
+        r"80\.0000% vs 95\.0000%",
+    ):
+        promote("3")  # test 0.99 would win; valid 0.80 does not
     registry.set_model_version_tag(REGISTERED_MODEL, "3", "valid_accuracy", "0.95")
     with pytest.raises(NotPromoted, match="not better"):
-        promote("3")                               # a tie keeps the champion
+        promote("3")  # a tie keeps the champion
     assert aliases(registry, 2) == ["champion"]
 
 
@@ -91,10 +95,10 @@ def test_promote_refuses_to_compare_accuracies_on_different_validation_splits(re
     registry.set_model_version_tag(REGISTERED_MODEL, "2", "data_sha256_valid", "b" * 64)
     promote("1")
     with pytest.raises(UserError, match=r"different splits \(sha256 bbbbbbbbbbbb… vs aaaaaaaaaaaa…\)"):
-        promote("2")                               # better on paper, but on another split
+        promote("2")  # better on paper, but on another split
     assert aliases(registry, 1) == ["champion"]
     registry.set_model_version_tag(REGISTERED_MODEL, "2", "data_sha256_valid", "a" * 64)
-    assert promote("2").changed                    # same split: the accuracies compare
+    assert promote("2").changed  # same split: the accuracies compare
 
 
 def test_promote_same_version_is_a_no_op(registry):
@@ -112,12 +116,15 @@ def test_promote_other_alias_does_not_touch_champion(registry):
     assert aliases(registry, 3) == ["challenger"] and aliases(registry, 2) == ["champion"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["promote", "9"], "has no version 9 (versions: 1, 2, 3)"),
-    (["promote", "two"], "must be a positive integer or 'latest'"),
-    (["export", "--alias", "nope"], "no version of langdetect has the alias @nope"),
-    (["export", "--version", "42"], "has no version 42"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["promote", "9"], "has no version 9 (versions: 1, 2, 3)"),
+        (["promote", "two"], "must be a positive integer or 'latest'"),
+        (["export", "--alias", "nope"], "no version of langdetect has the alias @nope"),
+        (["export", "--version", "42"], "has no version 42"),
+    ],
+)
 def test_bad_references_exit_2_with_a_message(registry, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -226,8 +233,7 @@ def break_classifier_bias(int8_path: Path) -> None:
     from onnx import numpy_helper
 
     graph = onnx.load(str(int8_path))
-    biases = [t for t in graph.graph.initializer
-              if list(t.dims) == [20] and t.data_type == onnx.TensorProto.FLOAT]
+    biases = [t for t in graph.graph.initializer if list(t.dims) == [20] and t.data_type == onnx.TensorProto.FLOAT]
     assert biases, "no 20-way bias in the exported graph"
     for tensor in biases:
         values = numpy_helper.to_array(tensor).copy()
@@ -301,8 +307,9 @@ def test_a_champion_without_validation_tags_is_judged_by_its_runs_metrics(regist
 
     run = registry.create_run(registry.create_experiment("legacy"))
     registry.log_metric(run.info.run_id, "valid_accuracy", 0.97)
-    legacy = registry.create_model_version(REGISTERED_MODEL, source=str(tmp_path), run_id=run.info.run_id,
-                                           tags={"test_accuracy": "0.50"})
+    legacy = registry.create_model_version(
+        REGISTERED_MODEL, source=str(tmp_path), run_id=run.info.run_id, tags={"test_accuracy": "0.50"}
+    )
     promote(legacy.version)
     with pytest.raises(NotPromoted, match=r"95\.0000% vs 97\.0000%"):
         promote("2")

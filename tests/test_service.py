@@ -1,13 +1,13 @@
 """The HTTP API of a real `bentoml serve` of LanguageDetector (int8 ONNX and torch in the API process,
 torch on CPU) over loopback."""
+
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from conftest import longest_per_language
 
 from langdetect_ops.config import LANGUAGES
-
-from conftest import longest_per_language
 
 pytestmark = pytest.mark.slow
 MAX_BATCH_TEXTS = 256
@@ -49,8 +49,10 @@ def test_top_k_candidates_are_sorted_and_consistent(http):
     assert len({c["language"] for c in result["candidates"]}) == 5
 
 
-@pytest.mark.parametrize("backend, runtime", [("onnx", "onnx-int8-cpu"), ("cpu", "onnx-int8-cpu"),
-                                              ("torch", "torch-fp32-cpu"), ("auto", "onnx-int8-cpu")])
+@pytest.mark.parametrize(
+    "backend, runtime",
+    [("onnx", "onnx-int8-cpu"), ("cpu", "onnx-int8-cpu"), ("torch", "torch-fp32-cpu"), ("auto", "onnx-int8-cpu")],
+)
 def test_each_backend_names_what_runs(http, backend, runtime):
     text = "Это предложение написано на русском языке."
     assert detect(http, text=text, backend=backend)["runtime"] == runtime
@@ -89,34 +91,44 @@ def test_batch_equals_single(http, multilingual):
     assert sum(diffs) / len(diffs) < 0.02 and max(diffs) < 0.1
 
 
-@pytest.mark.parametrize("text", [
-    "x" * 5000,  # far longer than the model's window: truncated, 200
-    "😀🎉🚀", "\x00\x01\x02 control characters \x7f", "mixed Ελληνικά и русский 中文 العربية",
-    "\u200b\u200e zero-width and RTL marks \u202e", "123 456 789", "🙂" * 3000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x" * 5000,  # far longer than the model's window: truncated, 200
+        "😀🎉🚀",
+        "\x00\x01\x02 control characters \x7f",
+        "mixed Ελληνικά и русский 中文 العربية",
+        "\u200b\u200e zero-width and RTL marks \u202e",
+        "123 456 789",
+        "🙂" * 3000,
+    ],
+)
 def test_any_unicode_is_answered(http, text):
     result = detect(http, text=text)
     assert result["language"] in LANGUAGES
 
 
-@pytest.mark.parametrize("route, body", [
-    ("/detect", {"text": ""}),
-    ("/detect", {"text": "   \n\t "}),
-    ("/detect", {"text": 42}),
-    ("/detect", {"text": None}),
-    ("/detect", {"text": ["a list"]}),
-    ("/detect", {}),
-    ("/detect", {"text": "hello", "backend": "tpu"}),
-    ("/detect", {"text": "hello", "top_k": 0}),
-    ("/detect", {"text": "hello", "top_k": 21}),
-    ("/detect", {"text": "x" * 100_001}),
-    ("/detect_batch", {"texts": []}),
-    ("/detect_batch", {"texts": "not a list"}),
-    ("/detect_batch", {"texts": ["fine", ""]}),
-    ("/detect_batch", {"texts": ["fine", "  "]}),
-    ("/detect_batch", {"texts": ["fine", 3]}),
-    ("/detect_batch", {"texts": ["t"] * (MAX_BATCH_TEXTS + 1)}),
-])
+@pytest.mark.parametrize(
+    "route, body",
+    [
+        ("/detect", {"text": ""}),
+        ("/detect", {"text": "   \n\t "}),
+        ("/detect", {"text": 42}),
+        ("/detect", {"text": None}),
+        ("/detect", {"text": ["a list"]}),
+        ("/detect", {}),
+        ("/detect", {"text": "hello", "backend": "tpu"}),
+        ("/detect", {"text": "hello", "top_k": 0}),
+        ("/detect", {"text": "hello", "top_k": 21}),
+        ("/detect", {"text": "x" * 100_001}),
+        ("/detect_batch", {"texts": []}),
+        ("/detect_batch", {"texts": "not a list"}),
+        ("/detect_batch", {"texts": ["fine", ""]}),
+        ("/detect_batch", {"texts": ["fine", "  "]}),
+        ("/detect_batch", {"texts": ["fine", 3]}),
+        ("/detect_batch", {"texts": ["t"] * (MAX_BATCH_TEXTS + 1)}),
+    ],
+)
 def test_bad_json_input_gets_4xx_with_message(http, route, body):
     response = http.post(route, json=body)
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
@@ -124,15 +136,17 @@ def test_bad_json_input_gets_4xx_with_message(http, route, body):
     assert set(error) == {"error", "detail"} and error["error"], error
 
 
-@pytest.mark.parametrize("content", [b"not json at all", b"\xff\xfe\x00\x01binary", b"", b"[1, 2, 3]", b"\"text\""])
+@pytest.mark.parametrize("content", [b"not json at all", b"\xff\xfe\x00\x01binary", b"", b"[1, 2, 3]", b'"text"'])
 def test_malformed_bodies_get_4xx(http, content):
     response = http.post("/detect", content=content, headers={"content-type": "application/json"})
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
     assert set(response.json()) == {"error", "detail"}
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data; boundary=x",
-                                          "application/x-www-form-urlencoded", "application/octet-stream"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "application/octet-stream"],
+)
 def test_wrong_content_type_gets_415(http, content_type):
     response = http.post("/detect", content=b'{"text": "hello"}', headers={"content-type": content_type})
     assert response.status_code == 415 and "application/json" in response.json()["detail"]
@@ -157,8 +171,12 @@ def test_info_lineage_matches_the_pinned_champion(http, exported, smoke_model):
 
     info = http.get("/info").json()
     assert info["auto_runtime"] == "onnx-int8-cpu"
-    assert info["backends"] == {"auto": "onnx-int8-cpu", "onnx": "onnx-int8-cpu", "cpu": "onnx-int8-cpu",
-                                "torch": "torch-fp32-cpu"}  # no "gpu": this server has no CUDA
+    assert info["backends"] == {
+        "auto": "onnx-int8-cpu",
+        "onnx": "onnx-int8-cpu",
+        "cpu": "onnx-int8-cpu",
+        "torch": "torch-fp32-cpu",
+    }  # no "gpu": this server has no CUDA
     assert info["labels"] == list(LANGUAGES)
     for kind, runtime in (("onnx", "onnx-int8-cpu"), ("torch", "torch-fp32-cpu")):
         loaded = info["runtimes"][kind]
@@ -177,7 +195,10 @@ def predictions_counted(metrics_text: str, language: str, version: str, runtime:
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
             if sample.name == "langdetect_predictions_total" and sample.labels == {
-                    "language": language, "model_version": version, "runtime": runtime}:
+                "language": language,
+                "model_version": version,
+                "runtime": runtime,
+            }:
                 return sample.value
     return 0.0
 

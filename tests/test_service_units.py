@@ -1,4 +1,5 @@
 """Fast checks of the serving plumbing: the pin, sha256 verification, the error contract, the patches."""
+
 from __future__ import annotations
 
 import json
@@ -42,14 +43,20 @@ def test_verify_bundle_names_altered_and_missing_files(tmp_path):
         verify_bundle(tmp_path, {})
 
 
-@pytest.mark.parametrize("body, error, detail", [
-    (b'[{"error": "backend \'gpu\' is not available"}]', "backend 'gpu' is not available", ""),
-    (b'{"error": "1 validation error for Input", "detail": [{"loc": ["texts", 1], "msg": "too short"}]}',
-     "1 validation error for Input", "texts.1: too short"),
-    (b"Not Found", "Not Found", ""),
-    (b"", "request refused", ""),
-    (b"[1, 2]", "[1, 2]", ""),
-])
+@pytest.mark.parametrize(
+    "body, error, detail",
+    [
+        (b'[{"error": "backend \'gpu\' is not available"}]', "backend 'gpu' is not available", ""),
+        (
+            b'{"error": "1 validation error for Input", "detail": [{"loc": ["texts", 1], "msg": "too short"}]}',
+            "1 validation error for Input",
+            "texts.1: too short",
+        ),
+        (b"Not Found", "Not Found", ""),
+        (b"", "request refused", ""),
+        (b"[1, 2]", "[1, 2]", ""),
+    ],
+)
 def test_error_bodies_get_one_shape(body, error, detail):
     assert json.loads(errors.normalised(body)) == {"error": error, "detail": detail}
 
@@ -70,8 +77,14 @@ def test_supervision_patches_the_methods_it_relies_on(monkeypatch):
     from service import supervision
 
     supervision.install()
-    for owner, name in ((Watcher, "__init__"), (Watcher, "reap_process"), (Arbiter, "__init__"),
-                        (Arbiter, "stop"), (uvicorn.Config, "__init__"), (uvicorn.Server, "shutdown")):
+    for owner, name in (
+        (Watcher, "__init__"),
+        (Watcher, "reap_process"),
+        (Arbiter, "__init__"),
+        (Arbiter, "stop"),
+        (uvicorn.Config, "__init__"),
+        (uvicorn.Server, "shutdown"),
+    ):
         assert getattr(owner, name).__code__.co_filename == supervision.__file__, (owner, name)
     monkeypatch.setenv(supervision.GRACE_ENV, "7")
     assert supervision.grace_seconds() == 7

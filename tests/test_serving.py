@@ -2,6 +2,7 @@
 
 Real `bentoml serve` processes on free loopback ports, over the session's smoke model.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,12 +44,12 @@ def test_the_model_runs_in_the_api_process(server):
 def test_serving_follows_the_pinned_champion_not_the_last_export(exported, smoke_model, tmp_path):
     """Export v1 as @champion, then v2 by version (the newest import): v1 is served. Promote and export
     v2 as @champion: v2 is served. The session's pin and alias are put back afterwards."""
+    from conftest import MINI_CORPUS
+
     from registry.export import run_export
     from registry.promote import promote
     from service.pin import pin_path
     from training.pipeline import run_training
-
-    from conftest import MINI_CORPUS
 
     saved_pin = pin_path().read_bytes()
     second = run_training(MINI_CORPUS, "smoke", steps=60, progress=False)
@@ -104,8 +105,9 @@ def test_a_killed_worker_is_replaced_and_serves_again(cpu_server):
 def test_sigterm_answers_every_accepted_request_then_exits_0(cpu_server):
     """SIGTERM to the server process alone, as `docker stop` and Kubernetes send it, under 16 clients that
     open a connection per request."""
-    result = drain_under_load(cpu_server.url, lambda: os.kill(cpu_server.proc.pid, signal.SIGTERM),
-                              cpu_server.proc.poll, concurrency=16)
+    result = drain_under_load(
+        cpu_server.url, lambda: os.kill(cpu_server.proc.pid, signal.SIGTERM), cpu_server.proc.poll, concurrency=16
+    )
     assert result.answered > 100, result  # the load really ran
     assert result.lost == 0 and result.failed == 0, result
     assert result.exit_code == 0 and result.refused >= 1, result  # it stopped, and said so by refusing

@@ -1,14 +1,20 @@
 """The tokenizer must give the same ids through transformers and through `tokenizers` alone."""
+
 import pytest
 from tokenizers import Tokenizer
 
 from training import tokenizer as tok
 
 SAMPLES = [
-    "The quick brown fox jumps over the lazy dog.", "Le renard brun saute par-dessus le chien paresseux.",
-    "Быстрая коричневая лиса прыгает через ленивую собаку.", "素早い茶色の狐が怠け者の犬を飛び越える。",
-    "敏捷的棕色狐狸跳过了懒狗。", "สุนัขจิ้งจอกสีน้ำตาลกระโดดข้ามสุนัขขี้เกียจ", "तेज़ भूरी लोमड़ी आलसी कुत्ते के ऊपर कूदती है।",
-    "Η γρήγορη καφέ αλεπού πηδάει πάνω από τον τεμπέλη σκύλο.", "Con cáo nâu nhanh nhẹn nhảy qua con chó lười.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Le renard brun saute par-dessus le chien paresseux.",
+    "Быстрая коричневая лиса прыгает через ленивую собаку.",
+    "素早い茶色の狐が怠け者の犬を飛び越える。",
+    "敏捷的棕色狐狸跳过了懒狗。",
+    "สุนัขจิ้งจอกสีน้ำตาลกระโดดข้ามสุนัขขี้เกียจ",
+    "तेज़ भूरी लोमड़ी आलसी कुत्ते के ऊपर कूदती है।",
+    "Η γρήγορη καφέ αλεπού πηδάει πάνω από τον τεμπέλη σκύλο.",
+    "Con cáo nâu nhanh nhẹn nhảy qua con chó lười.",
 ]
 
 
@@ -20,7 +26,9 @@ def saved(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("text", SAMPLES + ["Full-width！？（ｔｅｓｔ）", "emoji 🙂 and\ttabs\nnewlines", "", "x" * 500])
+@pytest.mark.parametrize(
+    "text", SAMPLES + ["Full-width！？（ｔｅｓｔ）", "emoji 🙂 and\ttabs\nnewlines", "", "x" * 500]
+)
 def test_ids_match_between_transformers_and_tokenizers(saved, text):
     from transformers import AutoTokenizer
 
@@ -40,8 +48,10 @@ def test_nfkc_maps_full_width_text_to_known_tokens(saved):
     from transformers import AutoTokenizer
 
     # Without NFKC (what an XLMRobertaTokenizer reload would do), full-width letters are <unk>.
-    for tokenizer_ids in (Tokenizer.from_file(str(saved / "tokenizer.json")).encode("ｔｈｅ ｆｏｘ").ids,
-                          AutoTokenizer.from_pretrained(saved)("ｔｈｅ ｆｏｘ")["input_ids"]):
+    for tokenizer_ids in (
+        Tokenizer.from_file(str(saved / "tokenizer.json")).encode("ｔｈｅ ｆｏｘ").ids,
+        AutoTokenizer.from_pretrained(saved)("ｔｈｅ ｆｏｘ")["input_ids"],
+    ):
         assert tok.UNK not in tokenizer_ids
         assert tokenizer_ids == Tokenizer.from_file(str(saved / "tokenizer.json")).encode("the fox").ids
 
@@ -51,8 +61,10 @@ def test_whitespace_runs_tokenize_like_single_spaces(saved):
 
     # The corpus has single spaces only; runs of spaces, tabs or newlines must not be new input.
     single = Tokenizer.from_file(str(saved / "tokenizer.json")).encode("The quick brown fox").ids
-    for tokenizer_ids in (Tokenizer.from_file(str(saved / "tokenizer.json")).encode("  The quick\t\tbrown \n fox  ").ids,
-                          AutoTokenizer.from_pretrained(saved)("  The quick\t\tbrown \n fox  ")["input_ids"]):
+    for tokenizer_ids in (
+        Tokenizer.from_file(str(saved / "tokenizer.json")).encode("  The quick\t\tbrown \n fox  ").ids,
+        AutoTokenizer.from_pretrained(saved)("  The quick\t\tbrown \n fox  ")["input_ids"],
+    ):
         assert tokenizer_ids == single
 
 

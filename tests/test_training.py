@@ -1,18 +1,19 @@
 """A smoke training run: MLflow tracking, registration, and fine-tuning from a local checkpoint."""
+
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+from conftest import MINI_CORPUS, session_client
 
 from langdetect_ops.config import EXPERIMENT, LANGUAGES, PROFILES, REGISTERED_MODEL
 from langdetect_ops.errors import UserError
 from langdetect_ops.integrity import file_sha256
-
-from conftest import MINI_CORPUS, session_client
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +58,8 @@ def test_run_logs_params_metrics_and_artifacts(smoke_model, client):
 def test_per_language_report_covers_all_labels(smoke_model):
     import mlflow
 
-    local = mlflow.artifacts.download_artifacts(run_id=smoke_model.run_id,
-                                                artifact_path="evaluation/test_report.json")
-    report = json.loads(open(local).read())
+    local = mlflow.artifacts.download_artifacts(run_id=smoke_model.run_id, artifact_path="evaluation/test_report.json")
+    report = json.loads(Path(local).read_text())
     assert list(report["per_language"]) == list(LANGUAGES)
     assert len(report["confusion"]) == len(LANGUAGES)
     assert sum(map(sum, report["confusion"])) == sum(s["support"] for s in report["per_language"].values())
@@ -78,8 +78,9 @@ def test_init_from_local_checkpoint(smoke_model, client, tmp_path):
 
     from training.pipeline import run_training
 
-    components = mlflow.transformers.load_model(f"models:/{REGISTERED_MODEL}/{smoke_model.model_version}",
-                                                return_type="components")
+    components = mlflow.transformers.load_model(
+        f"models:/{REGISTERED_MODEL}/{smoke_model.model_version}", return_type="components"
+    )
     components["model"].save_pretrained(tmp_path)
     components["tokenizer"].save_pretrained(tmp_path)
     tuned = run_training(MINI_CORPUS, "smoke", init_from=str(tmp_path), steps=30, progress=False)
@@ -114,9 +115,13 @@ def test_killed_training_ends_its_mlflow_run_as_failed(tmp_path):
     client.search_experiments()  # creates the store's schema now, not concurrently with the trainer
     log = tmp_path / "train.log"
     with log.open("w") as stderr:  # a file: a pipe nobody reads could fill up and stall the trainer
-        train = subprocess.Popen([sys.executable, "-m", "langdetect_ops.cli", "train", "--profile", "smoke",
-                                  "--data", str(MINI_CORPUS)], env=env, cwd=tmp_path,
-                                 stdout=subprocess.DEVNULL, stderr=stderr)
+        train = subprocess.Popen(
+            [sys.executable, "-m", "langdetect_ops.cli", "train", "--profile", "smoke", "--data", str(MINI_CORPUS)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
         runs = []
         for _ in range(240):  # the run starts once the data is read and the tokenizer trained
@@ -133,7 +138,7 @@ def test_killed_training_ends_its_mlflow_run_as_failed(tmp_path):
     finally:
         train.kill()
     assert client.get_run(runs[0].info.run_id).info.status == "FAILED"
-    assert not client.search_model_versions(f"name='{REGISTERED_MODEL}'")   # nothing half-registered
+    assert not client.search_model_versions(f"name='{REGISTERED_MODEL}'")  # nothing half-registered
 
 
 def test_shorten_gives_word_prefixes_or_a_few_characters():
@@ -144,7 +149,7 @@ def test_shorten_gives_word_prefixes_or_a_few_characters():
     rng = random.Random(0)
     text = "Die ausgewählte Datei konnte nicht geöffnet werden, bitte erneut versuchen"
     short = [shorten(text, rng) for _ in range(200)]
-    assert all(text.startswith(s) and text[len(s):len(s) + 1] == " " for s in short)   # whole words
+    assert all(text.startswith(s) and text[len(s) : len(s) + 1] == " " for s in short)  # whole words
     assert {len(s.split()) for s in short} == {1, 2, 3, 4, 5}
     assert all(2 <= len(shorten("無法將文件保存到所選文件夾無法將文件保存", rng)) <= 10 for _ in range(50))
 
@@ -156,9 +161,26 @@ def test_torchrun_with_two_cpu_ranks_registers_exactly_one_version(client, tmp_p
     before = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
     torchrun = Path(sys.executable).with_name("torchrun")
     result = subprocess.run(
-        [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "langdetect_ops.cli", "train",
-         "--profile", "smoke", "--data", str(MINI_CORPUS), "--steps", "400"],
-        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True, timeout=900)
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "langdetect_ops.cli",
+            "train",
+            "--profile",
+            "smoke",
+            "--data",
+            str(MINI_CORPUS),
+            "--steps",
+            "400",
+        ],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     after = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
     new = [v for v in after if v.version not in {b.version for b in before}]

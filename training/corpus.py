@@ -10,6 +10,7 @@ both train and test, so test accuracy says something about unseen software and d
 per source for every language keeps a program's vocabulary from being learnt under one language's
 label and tested under another's.
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,7 +30,7 @@ import tempfile
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -41,10 +42,10 @@ from training import textfilter as tf
 
 log = logging.getLogger(__name__)
 
-BUILDER_VERSION = "1.1"   # 1.1: one split per source group for all languages
-HELD_OUT_FRACTION = {"valid": 0.1, "test": 0.1}   # train takes the rest
-MAX_GROUP_SHARE = 0.5      # largest share of a held-out split that one source group may fill
-MIN_HELD_OUT_SHARE = 0.5   # under this share of its held-out target, a scarce language tops up alone
+BUILDER_VERSION = "1.1"  # 1.1: one split per source group for all languages
+HELD_OUT_FRACTION = {"valid": 0.1, "test": 0.1}  # train takes the rest
+MAX_GROUP_SHARE = 0.5  # largest share of a held-out split that one source group may fill
+MIN_HELD_OUT_SHARE = 0.5  # under this share of its held-out target, a scarce language tops up alone
 DOWNLOAD_BATCH = 8
 
 # Every package is checked with `apt-cache show` on Debian 12 (bookworm); about 200 MB in all.
@@ -52,32 +53,98 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     # iso-codes is left out on purpose: country and region names carry the catalog's language label
     # but are not written in it ("Bourgogne-Franche-Comté" as en), which poisons the test split.
     # gettext catalogs: the only real source for ar, bg, sw, th, ur, and the English msgids
-    "cinnamon-l10n", "vlc-l10n", "minetest-data", "tuxpaint-data", "pidgin-data", "gdm3", "inkscape",
-    "mate-desktop-common", "mate-panel-common", "mate-control-center-common", "caja-common",
-    "pluma-common", "synaptic", "file-roller", "network-manager-gnome", "gnucash-common",
-    "evolution-common", "audacity-data", "thunar-data", "xfce4-settings", "xfce4-panel",
-    "nautilus-data", "gedit-common", "gnome-control-center-data", "libgtk-3-common",
-    "libglib2.0-data", "rhythmbox-data", "dpkg",
-    "libreoffice-l10n-ar", "libreoffice-l10n-bg", "libreoffice-l10n-hi", "libreoffice-l10n-th",
+    "cinnamon-l10n",
+    "vlc-l10n",
+    "minetest-data",
+    "tuxpaint-data",
+    "pidgin-data",
+    "gdm3",
+    "inkscape",
+    "mate-desktop-common",
+    "mate-panel-common",
+    "mate-control-center-common",
+    "caja-common",
+    "pluma-common",
+    "synaptic",
+    "file-roller",
+    "network-manager-gnome",
+    "gnucash-common",
+    "evolution-common",
+    "audacity-data",
+    "thunar-data",
+    "xfce4-settings",
+    "xfce4-panel",
+    "nautilus-data",
+    "gedit-common",
+    "gnome-control-center-data",
+    "libgtk-3-common",
+    "libglib2.0-data",
+    "rhythmbox-data",
+    "dpkg",
+    "libreoffice-l10n-ar",
+    "libreoffice-l10n-bg",
+    "libreoffice-l10n-hi",
+    "libreoffice-l10n-th",
     # Sugar activities: small, but among the few with Swahili
-    "sugar-session", "libsugarext-data", "tuxtype-data",
-    "sugar-browse-activity", "sugar-calculate-activity", "sugar-chat-activity",
-    "sugar-imageviewer-activity", "sugar-jukebox-activity", "sugar-log-activity",
-    "sugar-memorize-activity", "sugar-pippy-activity", "sugar-read-activity",
-    "sugar-terminal-activity", "sugar-write-activity",
+    "sugar-session",
+    "libsugarext-data",
+    "tuxtype-data",
+    "sugar-browse-activity",
+    "sugar-calculate-activity",
+    "sugar-chat-activity",
+    "sugar-imageviewer-activity",
+    "sugar-jukebox-activity",
+    "sugar-log-activity",
+    "sugar-memorize-activity",
+    "sugar-pippy-activity",
+    "sugar-read-activity",
+    "sugar-terminal-activity",
+    "sugar-write-activity",
     # prose: LibreOffice help (HTML), GNOME help (Mallard), the installation guide (DocBook HTML)
-    "libreoffice-help-de", "libreoffice-help-el", "libreoffice-help-en-us", "libreoffice-help-es",
-    "libreoffice-help-fr", "libreoffice-help-hi", "libreoffice-help-it", "libreoffice-help-ja",
-    "libreoffice-help-nl", "libreoffice-help-pl", "libreoffice-help-pt", "libreoffice-help-pt-br",
-    "libreoffice-help-ru", "libreoffice-help-tr", "libreoffice-help-vi", "libreoffice-help-zh-cn",
-    "libreoffice-help-zh-tw", "gnome-user-docs", "installation-guide-amd64",
+    "libreoffice-help-de",
+    "libreoffice-help-el",
+    "libreoffice-help-en-us",
+    "libreoffice-help-es",
+    "libreoffice-help-fr",
+    "libreoffice-help-hi",
+    "libreoffice-help-it",
+    "libreoffice-help-ja",
+    "libreoffice-help-nl",
+    "libreoffice-help-pl",
+    "libreoffice-help-pt",
+    "libreoffice-help-pt-br",
+    "libreoffice-help-ru",
+    "libreoffice-help-tr",
+    "libreoffice-help-vi",
+    "libreoffice-help-zh-cn",
+    "libreoffice-help-zh-tw",
+    "gnome-user-docs",
+    "installation-guide-amd64",
     # man pages (groff)
-    "manpages", "manpages-de", "manpages-es", "manpages-fr", "manpages-it", "manpages-ja",
-    "manpages-nl", "manpages-pl", "manpages-pt-br", "manpages-ru", "manpages-tr", "manpages-vi",
+    "manpages",
+    "manpages-de",
+    "manpages-es",
+    "manpages-fr",
+    "manpages-it",
+    "manpages-ja",
+    "manpages-nl",
+    "manpages-pl",
+    "manpages-pt-br",
+    "manpages-ru",
+    "manpages-tr",
+    "manpages-vi",
     "manpages-zh",
     # fortunes: conversational and literary text, unlike everything above
-    "fortunes", "fortunes-min", "fortunes-de", "fortunes-es", "fortunes-it", "fortunes-ru",
-    "fortunes-pl", "fortunes-bg", "fortunes-zh", "fortunes-br",
+    "fortunes",
+    "fortunes-min",
+    "fortunes-de",
+    "fortunes-es",
+    "fortunes-it",
+    "fortunes-ru",
+    "fortunes-pl",
+    "fortunes-bg",
+    "fortunes-zh",
+    "fortunes-br",
 )
 # fortunes-br is Brazilian Portuguese, not Breton; top-level fortune files take the package's language.
 _FORTUNE_PACKAGE_LANG = {"fortunes": "en", "fortunes-min": "en", "fortunes-br": "pt"}
@@ -89,8 +156,10 @@ _FORTUNE_PACKAGE_LANG = {"fortunes": "en", "fortunes-min": "en", "fortunes-br": 
 
 def _require_tool(name: str, why: str) -> None:
     if shutil.which(name) is None:
-        raise UserError(f"`{name}` not found: {why}. The corpus builder needs a Debian or Ubuntu "
-                        f"system with apt and dpkg (or a --cache directory that already holds the .deb files).")
+        raise UserError(
+            f"`{name}` not found: {why}. The corpus builder needs a Debian or Ubuntu "
+            f"system with apt and dpkg (or a --cache directory that already holds the .deb files)."
+        )
 
 
 def _cached_deb(cache_dir: Path, package: str) -> Path | None:
@@ -105,8 +174,7 @@ def _apt_download(packages: list[str], cache_dir: Path) -> str | None:
     The scratch directory keeps half-downloaded files out of the cache.
     """
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".partial-") as scratch:
-        result = subprocess.run(["apt-get", "download", *packages], cwd=scratch,
-                                capture_output=True, text=True)
+        result = subprocess.run(["apt-get", "download", *packages], cwd=scratch, capture_output=True, text=True)
         for deb in Path(scratch).glob("*.deb"):
             os.replace(deb, cache_dir / deb.name)
     if result.returncode != 0:
@@ -123,7 +191,7 @@ def download_packages(packages: list[str], cache_dir: Path, progress: bool) -> t
         _require_tool("apt-get", "packages are fetched with `apt-get download`")
         with tqdm(total=len(missing), desc="download", unit="pkg", file=sys.stderr, disable=not progress) as bar:
             for start in range(0, len(missing), DOWNLOAD_BATCH):
-                batch = missing[start:start + DOWNLOAD_BATCH]
+                batch = missing[start : start + DOWNLOAD_BATCH]
                 # One unknown name fails a whole apt-get call, so retry a failed batch one by one.
                 if _apt_download(batch, cache_dir) is not None:
                     for package in batch:
@@ -136,8 +204,11 @@ def download_packages(packages: list[str], cache_dir: Path, progress: bool) -> t
         log.warning("could not download %s (skipped): %s", package, error)
     debs = {p: deb for p in packages if (deb := _cached_deb(cache_dir, p)) is not None}
     if not debs:
-        raise UserError("apt-get download failed for every package " + _error_summary(errors)
-                        + "; check the network and apt sources, and run `apt-get update`")
+        raise UserError(
+            "apt-get download failed for every package "
+            + _error_summary(errors)
+            + "; check the network and apt sources, and run `apt-get update`"
+        )
     return debs, errors
 
 
@@ -155,8 +226,8 @@ class PackageTexts:
     version: str
     deb: str
     size: int
-    texts: dict[str, list[str]] = field(default_factory=dict)   # label -> accepted texts, in file order
-    rejected: Counter = field(default_factory=Counter)           # (label, reason) -> count
+    texts: dict[str, list[str]] = field(default_factory=dict)  # label -> accepted texts, in file order
+    rejected: Counter = field(default_factory=Counter)  # (label, reason) -> count
 
 
 _MO = re.compile(r"(?:^|/)([^/]+)/LC_MESSAGES/([^/]+)\.mo$")
@@ -171,8 +242,7 @@ _FORTUNE = re.compile(r"^usr/share/games/fortunes/(?:([^/]+)/)?[^/]+$")
 
 
 def _deb_field(deb: Path, name: str) -> str:
-    return subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def extract_deb(package: str, deb: Path) -> PackageTexts:
@@ -214,7 +284,7 @@ def _file_paragraphs(path: Path, rel: str, package: str, english_sources: set[st
         if _PLACE_NAME_CATALOG.search(m.group(2)):
             return
         lang = tf.normalize_locale(m.group(1))
-        if lang or m.group(1).startswith("en"):    # en_GB: only its msgids are used
+        if lang or m.group(1).startswith("en"):  # en_GB: only its msgids are used
             yield from ((lang, t) for t in _catalog_texts(path, lang, english_sources))
     elif m := _LO_HELP.match(rel) or _DOC_HTML.match(rel):
         if lang := tf.normalize_locale(m.group(1)):
@@ -234,7 +304,7 @@ def _file_paragraphs(path: Path, rel: str, package: str, english_sources: set[st
 
 def _fortune_language(subdir: str | None, package: str) -> str | None:
     if subdir is not None:
-        return tf.normalize_locale(subdir)      # fortunes/de/..., but fortunes/off/ is skipped
+        return tf.normalize_locale(subdir)  # fortunes/de/..., but fortunes/off/ is skipped
     if package in _FORTUNE_PACKAGE_LANG:
         return _FORTUNE_PACKAGE_LANG[package]
     return tf.normalize_locale(package.removeprefix("fortunes-"))
@@ -263,7 +333,7 @@ def _catalog_texts(path: Path, lang: str | None, english_sources: set[str]) -> l
         return []
     texts = []
     for key, msgstr in catalog.items():
-        msgid = (key[0] if isinstance(key, tuple) else key).split("\x04")[-1]   # drop msgctxt
+        msgid = (key[0] if isinstance(key, tuple) else key).split("\x04")[-1]  # drop msgctxt
         if not msgid or not isinstance(msgstr, str):
             continue
         english_sources.add(msgid)
@@ -295,7 +365,7 @@ def extract_all(debs: dict[str, Path], progress: bool) -> list[PackageTexts]:
 # ---------------------------------------------------------------------------------------------
 # Deduplicate, group, split, cap
 
-Sourced = list[tuple[str, str]]     # (source group, text) pairs
+Sourced = list[tuple[str, str]]  # (source group, text) pairs
 
 
 def source_group(package: str) -> str:
@@ -382,8 +452,9 @@ def _hash_split(text: str, seed: int) -> str:
     return "valid" if x < HELD_OUT_FRACTION["valid"] else "test" if x < sum(HELD_OUT_FRACTION.values()) else "train"
 
 
-def split_language(groups: dict[str, list[str]], assignment: dict[str, str], seed: int,
-                   cap: int = CORPUS_CAP) -> tuple[dict[str, Sourced], dict]:
+def split_language(
+    groups: dict[str, list[str]], assignment: dict[str, str], seed: int, cap: int = CORPUS_CAP
+) -> tuple[dict[str, Sourced], dict]:
     """{split: [(group, text)]} for one language, and a fallback note (empty unless one was needed).
 
     Groups follow the global assignment. A scarce language whose held-out split got under
@@ -419,7 +490,7 @@ def _top_up(sizes: dict[str, int], placed: dict[str, str], cap: int) -> dict[str
         held = sum(n for g, n in sizes.items() if placed[g] == split)
         for group in sorted((g for g in sizes if placed[g] == "train" and g != largest), key=lambda g: (sizes[g], g)):
             enough = held >= MIN_HELD_OUT_SHARE * fraction * min(total, cap)
-            if enough or (held and held + sizes[group] > fraction * total):    # an empty split takes one anyway
+            if enough or (held and held + sizes[group] > fraction * total):  # an empty split takes one anyway
                 break
             placed[group] = split
             held += sizes[group]
@@ -434,8 +505,9 @@ def _gather(groups: dict[str, list[str]], placed: dict[str, str]) -> dict[str, S
     return splits
 
 
-def cap_language(splits: dict[str, Sourced], cap: int, seed: int, lang: str,
-                 train_cap: int | None = None) -> dict[str, Sourced]:
+def cap_language(
+    splits: dict[str, Sourced], cap: int, seed: int, lang: str, train_cap: int | None = None
+) -> dict[str, Sourced]:
     """Sample each held-out split up to its share of cap; train takes the rest of cap, or up to
     train_cap texts when given (more distinct training texts cost no training time: steps are fixed)."""
     rng = random.Random(f"{seed}:{lang}:cap")
@@ -448,7 +520,7 @@ def cap_language(splits: dict[str, Sourced], cap: int, seed: int, lang: str,
 
 
 def _sample(items: Sourced, k: int, rng: random.Random) -> Sourced:
-    items = sorted(items)      # sample from a canonical order so the seed alone decides
+    items = sorted(items)  # sample from a canonical order so the seed alone decides
     return items if len(items) <= k else rng.sample(items, k)
 
 
@@ -467,7 +539,7 @@ def write_split(path: Path, rows: list[tuple[str, str]]) -> str:
 
 def _rows(final: dict[str, dict[str, Sourced]], split: str, seed: int) -> list[tuple[str, str]]:
     rows = [(lang, text) for lang in LANGUAGES for _, text in final.get(lang, {}).get(split, [])]
-    random.Random(f"{seed}:{split}:shuffle").shuffle(rows)   # mixed languages, like papluca's files
+    random.Random(f"{seed}:{split}:shuffle").shuffle(rows)  # mixed languages, like papluca's files
     return rows
 
 
@@ -487,13 +559,19 @@ def _source_counts(groups: dict[str, list[str]], splits: dict[str, Sourced], kep
         for group, _ in items:
             placed[group].add(split)
     n_kept = Counter(group for items in kept.values() for group, _ in items)
-    return {group: {"split": min(placed[group]) if len(placed[group]) == 1 else "hashed",
-                    "available": len(texts), "texts": n_kept[group]}
-            for group, texts in sorted(groups.items())}
+    return {
+        group: {
+            "split": min(placed[group]) if len(placed[group]) == 1 else "hashed",
+            "available": len(texts),
+            "texts": n_kept[group],
+        }
+        for group, texts in sorted(groups.items())
+    }
 
 
-def split_and_cap(pool: dict[str, dict[str, list[str]]], cap: int, seed: int,
-                  train_cap: int | None = None) -> tuple[dict, dict, dict]:
+def split_and_cap(
+    pool: dict[str, dict[str, list[str]]], cap: int, seed: int, train_cap: int | None = None
+) -> tuple[dict, dict, dict]:
     """Split by source group (one split per group for all languages), then cap per language.
     Returns (final splits, source counts, fallbacks)."""
     sizes: dict[str, dict[str, int]] = defaultdict(dict)
@@ -506,9 +584,14 @@ def split_and_cap(pool: dict[str, dict[str, list[str]]], cap: int, seed: int,
         splits, note = split_language(pool[lang], assignment, seed, cap)
         if note:
             fallbacks[lang] = note
-            log.warning("%s: %s; %s", lang, note["reason"],
-                        "split its largest source by text hash" if "hash_split_group" in note else
-                        "topped up from its own training sources")
+            log.warning(
+                "%s: %s; %s",
+                lang,
+                note["reason"],
+                "split its largest source by text hash"
+                if "hash_split_group" in note
+                else "topped up from its own training sources",
+            )
         final[lang] = cap_language(splits, cap, seed, lang, train_cap)
         sources[lang] = _source_counts(pool[lang], splits, final[lang])
     return final, sources, fallbacks
@@ -521,20 +604,28 @@ def _manifest(final, sources, fallbacks, results, failed, rejected, files, cap, 
         by_reason[lang][reason] = n
     return {
         "builder_version": BUILDER_VERSION,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cap_per_language": cap,
         "train_cap_per_language": train_cap,
         "seed": seed,
         "languages": list(LANGUAGES),
         "columns": ["labels", "text"],
-        "counts": counts,                      # {split: {language: texts}}
+        "counts": counts,  # {split: {language: texts}}
         "totals": {s: sum(c.values()) for s, c in counts.items()},
-        "sources": sources,                    # {language: {source group: split, available, texts}}
+        "sources": sources,  # {language: {source group: split, available, texts}}
         "fallback_splits": fallbacks,
-        "packages": [{"name": r.package, "version": r.version, "deb": r.deb, "bytes": r.size,
-                      "source_group": source_group(r.package)} for r in results],
+        "packages": [
+            {
+                "name": r.package,
+                "version": r.version,
+                "deb": r.deb,
+                "bytes": r.size,
+                "source_group": source_group(r.package),
+            }
+            for r in results
+        ],
         "failed_packages": failed,
-        "rejected": dict(by_reason),           # {language: {reason: texts}}
+        "rejected": dict(by_reason),  # {language: {reason: texts}}
         "files": files,
     }
 
@@ -543,8 +634,15 @@ def _manifest(final, sources, fallbacks, results, failed, rejected, files, cap, 
 # Entry point
 
 
-def build_corpus(out_dir: Path, cache_dir: Path, cap_per_language: int = CORPUS_CAP, seed: int = 0,
-                 packages: list[str] | None = None, progress: bool = True, train_cap: int | None = None) -> dict:
+def build_corpus(
+    out_dir: Path,
+    cache_dir: Path,
+    cap_per_language: int = CORPUS_CAP,
+    seed: int = 0,
+    packages: list[str] | None = None,
+    progress: bool = True,
+    train_cap: int | None = None,
+) -> dict:
     """Downloads (apt-get download, cached in cache_dir, never installs) and unpacks (dpkg-deb -x) the source
     packages, extracts sentences, filters, dedups, splits by source package, writes out_dir/{train,valid,test}.csv
     (columns exactly: labels,text ; papluca format, utf-8, written with csv module / pandas) and out_dir/manifest.json;
@@ -560,8 +658,10 @@ def build_corpus(out_dir: Path, cache_dir: Path, cap_per_language: int = CORPUS_
     pool, dropped = deduplicate(results)
     empty = [lang for lang in LANGUAGES if not pool.get(lang)]
     if empty:
-        raise UserError(f"no usable texts for language(s) {', '.join(empty)} after filtering; add packages "
-                        f"translated into them (packages tried: {len(debs)}, failed: {', '.join(failed) or 'none'})")
+        raise UserError(
+            f"no usable texts for language(s) {', '.join(empty)} after filtering; add packages "
+            f"translated into them (packages tried: {len(debs)}, failed: {', '.join(failed) or 'none'})"
+        )
     final, sources, fallbacks = split_and_cap(pool, cap_per_language, seed, train_cap)
     files = write_splits(out_dir, final, seed)
     rejected = sum((r.rejected for r in results), Counter()) + dropped

@@ -3,6 +3,7 @@
 Layout: DIR/{train,valid,test}.{csv,parquet} (``validation`` is accepted for ``valid``),
 columns ``labels`` (one of the 20 codes) and ``text``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from langdetect_ops.config import LANGUAGES, SPLITS
-from langdetect_ops.integrity import file_sha256
 from langdetect_ops.errors import UserError
+from langdetect_ops.integrity import file_sha256
 
 _ALIASES = {"valid": ("valid", "validation", "val"), "train": ("train",), "test": ("test",)}
 _SUFFIXES = (".csv", ".parquet")
@@ -34,14 +35,18 @@ def load_dataset(data_dir: Path, languages: tuple[str, ...] = LANGUAGES) -> dict
     """Returns {train, valid, test}; raises UserError with a precise message on any problem."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise UserError(f"data directory {data_dir} does not exist (run `langdetect corpus` first, "
-                        f"or pass --data DIR with train/valid/test .csv or .parquet files)")
+        raise UserError(
+            f"data directory {data_dir} does not exist (run `langdetect corpus` first, "
+            f"or pass --data DIR with train/valid/test .csv or .parquet files)"
+        )
     splits = {name: _load_split(name, _find_split_file(data_dir, name), languages) for name in SPLITS}
     for name in ("train", "test"):
         missing = [lang for i, lang in enumerate(languages) if i not in set(splits[name].labels)]
         if missing:
-            raise UserError(f"{splits[name].path}: no texts for language(s) {', '.join(missing)}; "
-                            f"every one of the {len(languages)} labels needs examples")
+            raise UserError(
+                f"{splits[name].path}: no texts for language(s) {', '.join(missing)}; "
+                f"every one of the {len(languages)} labels needs examples"
+            )
     return splits
 
 
@@ -68,8 +73,10 @@ def _load_split(name: str, path: Path, languages: tuple[str, ...]) -> Split:
     frame = _read_table(path)
     missing = {"labels", "text"} - set(frame.columns)
     if missing:
-        raise UserError(f"{path}: missing column(s) {sorted(missing)}; papluca's format has "
-                        f"columns 'labels' and 'text' (found {list(frame.columns)})")
+        raise UserError(
+            f"{path}: missing column(s) {sorted(missing)}; papluca's format has "
+            f"columns 'labels' and 'text' (found {list(frame.columns)})"
+        )
     labels = frame["labels"].astype(str).str.strip()
     unknown = sorted(set(labels) - set(languages))
     if unknown:
@@ -79,5 +86,10 @@ def _load_split(name: str, path: Path, languages: tuple[str, ...]) -> Split:
     if not keep.any():
         raise UserError(f"{path}: the {name} split has no non-empty texts")
     index = {lang: i for i, lang in enumerate(languages)}
-    return Split(name=name, path=path, texts=texts[keep].tolist(),
-                 labels=[index[lab] for lab in labels[keep]], sha256=file_sha256(path))
+    return Split(
+        name=name,
+        path=path,
+        texts=texts[keep].tolist(),
+        labels=[index[lab] for lab in labels[keep]],
+        sha256=file_sha256(path),
+    )

@@ -5,6 +5,7 @@ is a no-op for a world of one. Rank 0 trains the tokenizer and shares it (the Un
 deterministic, so every rank must use the very same one), logs to MLflow and registers the version;
 every rank trains on its own share of the training split.
 """
+
 from __future__ import annotations
 
 import os
@@ -71,7 +72,7 @@ def barrier(world: World) -> None:
 
 def shard(indices: range | list[int], world: World) -> list[int]:
     """This rank's share of the examples, as DistributedSampler splits them: every world.size-th one."""
-    return list(indices)[world.rank::world.size]
+    return list(indices)[world.rank :: world.size]
 
 
 def wrap(model, world: World):

@@ -1,4 +1,5 @@
 """Evaluation: batched predictions, accuracy, macro-F1, per-language report, confusion matrix."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 
-def predict_logits(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 256,
-                   device: str = "cpu") -> np.ndarray:
+def predict_logits(
+    model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int = 256, device: str = "cpu"
+) -> np.ndarray:
     """Logits in input order; batches are formed by length so padding stays small."""
     import torch
 
@@ -17,9 +19,10 @@ def predict_logits(model, tokenizer, texts: Sequence[str], max_length: int, batc
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
-            enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                            max_length=max_length, return_tensors="pt").to(device)
+            idx = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            ).to(device)
             logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
             out[idx] = logits.float().cpu().numpy()
     return out
@@ -30,12 +33,16 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], language
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     labels = list(range(len(languages)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     per_language = {
-        lang: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-               "support": int(support[i])}
-        for i, lang in enumerate(languages)}
+        lang: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, lang in enumerate(languages)
+    }
     return {
         "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
         "macro_f1": float(np.mean(f1)),
@@ -51,8 +58,14 @@ def worst_languages(report: dict, n: int = 3) -> list[tuple[str, float]]:
 
 
 def report_markdown(report: dict, title: str) -> str:
-    lines = [f"# {title}", "", f"accuracy {report['accuracy']:.4%}, macro-F1 {report['macro_f1']:.4f}", "",
-             "| language | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    lines = [
+        f"# {title}",
+        "",
+        f"accuracy {report['accuracy']:.4%}, macro-F1 {report['macro_f1']:.4f}",
+        "",
+        "| language | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
     for lang, s in report["per_language"].items():
         lines.append(f"| {lang} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['support']} |")
     return "\n".join(lines) + "\n"
@@ -77,8 +90,15 @@ def plot_confusion(report: dict, languages: Sequence[str], path: Path, title: st
     for i in range(len(languages)):
         for j in range(len(languages)):
             if counts[i, j]:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if rates[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if rates[i, j] > 0.5 else "black",
+                )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

@@ -1,4 +1,5 @@
 """`langdetect train`: dataset -> tokenizer -> model -> evaluation -> MLflow run -> registered version."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,12 @@ from pathlib import Path
 
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
-from training import distributed, evaluate, tokenizer as tok
+from training import distributed, evaluate
+from training import tokenizer as tok
 from training.dataset import Split, load_dataset
 from training.model import build_model, count_parameters, load_checkpoint
-from training.train import fit
 from training.tracking import git_commit, log_transformers_model, register, setup_mlflow
+from training.train import fit
 
 
 @dataclass
@@ -28,8 +30,14 @@ class TrainSummary:
     total_seconds: float
 
 
-def run_training(data_dir: Path, profile_name: str = "default", init_from: str | None = None,
-                 steps: int | None = None, seed: int = 0, progress: bool = True) -> TrainSummary | None:
+def run_training(
+    data_dir: Path,
+    profile_name: str = "default",
+    init_from: str | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> TrainSummary | None:
     """One process, or one rank of a torchrun job (training/distributed.py): every rank trains on its share
     of the data; rank 0 alone logs, evaluates and registers, and the other ranks return None."""
     if profile_name not in config.PROFILES:
@@ -41,42 +49,60 @@ def run_training(data_dir: Path, profile_name: str = "default", init_from: str |
     try:
         model, hf_tokenizer = _model_and_tokenizer(profile, splits["train"], init_from, seed, world)
         if not world.is_main:
-            fit(model, hf_tokenizer, splits["train"], splits["valid"], profile, seed=seed, progress=False,
-                world=world)
+            fit(model, hf_tokenizer, splits["train"], splits["valid"], profile, seed=seed, progress=False, world=world)
             return None
-        return _train_and_register(profile_name, profile, splits, data_dir, init_from, model, hf_tokenizer,
-                                   world, seed, progress, started)
+        return _train_and_register(
+            profile_name, profile, splits, data_dir, init_from, model, hf_tokenizer, world, seed, progress, started
+        )
     finally:
         distributed.leave(world)
 
 
-def _train_and_register(profile_name, profile, splits, data_dir, init_from, model, hf_tokenizer, world, seed,
-                        progress, started) -> TrainSummary:
+def _train_and_register(
+    profile_name, profile, splits, data_dir, init_from, model, hf_tokenizer, world, seed, progress, started
+) -> TrainSummary:
     device = world.device
     mlflow = setup_mlflow()
     with mlflow.start_run(run_name=f"{profile_name}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
         _log_inputs(mlflow, profile_name, profile, splits, data_dir, init_from, model, device, world)
-        fitted = fit(model, hf_tokenizer, splits["train"], splits["valid"], profile,
-                     on_epoch=lambda step, m: mlflow.log_metrics(m, step=step), seed=seed, progress=progress,
-                     world=world)
-        reports = {name: _evaluate(mlflow, model, hf_tokenizer, splits[name], profile, device)
-                   for name in ("valid", "test")}
+        fitted = fit(
+            model,
+            hf_tokenizer,
+            splits["train"],
+            splits["valid"],
+            profile,
+            on_epoch=lambda step, m: mlflow.log_metrics(m, step=step),
+            seed=seed,
+            progress=progress,
+            world=world,
+        )
+        reports = {
+            name: _evaluate(mlflow, model, hf_tokenizer, splits[name], profile, device) for name in ("valid", "test")
+        }
         mlflow.log_metrics({"train_seconds": fitted.seconds})
         model.to("cpu")
         _log_tokenizer(mlflow, hf_tokenizer)
         info = log_transformers_model(mlflow, model, hf_tokenizer)
         test = reports["test"]
-        version = register(mlflow, info.model_uri, tags=_version_tags(splits, reports, profile_name),
-                           description=f"profile {profile_name}, test accuracy {test['accuracy']:.4%}")
+        version = register(
+            mlflow,
+            info.model_uri,
+            tags=_version_tags(splits, reports, profile_name),
+            description=f"profile {profile_name}, test accuracy {test['accuracy']:.4%}",
+        )
         return TrainSummary(
-            run_id=run.info.run_id, model_version=str(version.version), test_accuracy=test["accuracy"],
-            test_macro_f1=test["macro_f1"], worst_languages=evaluate.worst_languages(test),
-            parameters=count_parameters(model), train_seconds=fitted.seconds,
-            total_seconds=time.perf_counter() - started)
+            run_id=run.info.run_id,
+            model_version=str(version.version),
+            test_accuracy=test["accuracy"],
+            test_macro_f1=test["macro_f1"],
+            worst_languages=evaluate.worst_languages(test),
+            parameters=count_parameters(model),
+            train_seconds=fitted.seconds,
+            total_seconds=time.perf_counter() - started,
+        )
 
 
-def _model_and_tokenizer(profile: dict, train: Split, init_from: str | None, seed: int,
-                         world: distributed.World):
+def _model_and_tokenizer(profile: dict, train: Split, init_from: str | None, seed: int, world: distributed.World):
     import torch
     from tokenizers import Tokenizer
 
@@ -88,19 +114,29 @@ def _model_and_tokenizer(profile: dict, train: Split, init_from: str | None, see
         return tok.train_tokenizer(sample, profile["vocab_size"]).to_str()
 
     # Trained once, on rank 0: the Unigram trainer gives slightly different pieces run to run.
-    hf_tokenizer = tok.to_transformers(Tokenizer.from_str(distributed.from_main(world, tokenizer_json)),
-                                       profile["max_length"])
+    hf_tokenizer = tok.to_transformers(
+        Tokenizer.from_str(distributed.from_main(world, tokenizer_json)), profile["max_length"]
+    )
     torch.manual_seed(seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     return build_model(profile, len(hf_tokenizer)), hf_tokenizer
 
 
 def _log_inputs(mlflow, profile_name, profile, splits, data_dir, init_from, model, device, world) -> None:
-    mlflow.log_params({**profile, "profile": profile_name, "init_from": init_from or "scratch",
-                       "data_dir": str(Path(data_dir).resolve()), "device": device, "world_size": world.size,
-                       "parameters": count_parameters(model),
-                       **{f"{name}_texts": len(split) for name, split in splits.items()}})
-    mlflow.set_tags({"git_commit": git_commit(),
-                     **{f"data_sha256_{name}": split.sha256 for name, split in splits.items()}})
+    mlflow.log_params(
+        {
+            **profile,
+            "profile": profile_name,
+            "init_from": init_from or "scratch",
+            "data_dir": str(Path(data_dir).resolve()),
+            "device": device,
+            "world_size": world.size,
+            "parameters": count_parameters(model),
+            **{f"{name}_texts": len(split) for name, split in splits.items()},
+        }
+    )
+    mlflow.set_tags(
+        {"git_commit": git_commit(), **{f"data_sha256_{name}": split.sha256 for name, split in splits.items()}}
+    )
     manifest = Path(data_dir) / "manifest.json"
     if manifest.is_file():
         mlflow.log_artifact(str(manifest), artifact_path="data")
@@ -116,14 +152,23 @@ def _log_tokenizer(mlflow, hf_tokenizer) -> None:
 def _evaluate(mlflow, model, hf_tokenizer, split: Split, profile: dict, device: str) -> dict:
     logits = evaluate.predict_logits(model, hf_tokenizer, split.texts, profile["max_length"], device=device)
     report = evaluate.classification_report(split.labels, logits.argmax(1).tolist(), config.LANGUAGES)
-    mlflow.log_metrics({f"{split.name}_accuracy": report["accuracy"], f"{split.name}_macro_f1": report["macro_f1"],
-                        **{f"{split.name}_recall_{lang}": s["recall"] for lang, s in report["per_language"].items()}})
+    mlflow.log_metrics(
+        {
+            f"{split.name}_accuracy": report["accuracy"],
+            f"{split.name}_macro_f1": report["macro_f1"],
+            **{f"{split.name}_recall_{lang}": s["recall"] for lang, s in report["per_language"].items()},
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         (out / f"{split.name}_report.json").write_text(json.dumps(report, indent=1))
         (out / f"{split.name}_report.md").write_text(evaluate.report_markdown(report, f"{split.name} split"))
-        evaluate.plot_confusion(report, config.LANGUAGES, out / f"{split.name}_confusion.png",
-                                f"{split.name}: accuracy {report['accuracy']:.2%}")
+        evaluate.plot_confusion(
+            report,
+            config.LANGUAGES,
+            out / f"{split.name}_confusion.png",
+            f"{split.name}: accuracy {report['accuracy']:.2%}",
+        )
         mlflow.log_artifacts(tmp, artifact_path="evaluation")
     return report
 
@@ -131,7 +176,16 @@ def _evaluate(mlflow, model, hf_tokenizer, split: Split, profile: dict, device: 
 def _version_tags(splits: dict[str, Split], reports: dict[str, dict], profile_name: str) -> dict[str, str]:
     # Promotion selects on the valid_* tags (test_* are reported, never used to choose), so they are plain
     # strings that parse as floats, with the sha256 of the split they were measured on.
-    metrics = {f"{split}_{key}": f"{reports[split][key]:.6f}" for split in ("valid", "test")
-               for key in ("accuracy", "macro_f1")}
-    return {**metrics, "data_sha256": splits["train"].sha256, "data_sha256_valid": splits["valid"].sha256,
-            "data_sha256_test": splits["test"].sha256, "git_commit": git_commit(), "profile": profile_name}
+    metrics = {
+        f"{split}_{key}": f"{reports[split][key]:.6f}"
+        for split in ("valid", "test")
+        for key in ("accuracy", "macro_f1")
+    }
+    return {
+        **metrics,
+        "data_sha256": splits["train"].sha256,
+        "data_sha256_valid": splits["valid"].sha256,
+        "data_sha256_test": splits["test"].sha256,
+        "git_commit": git_commit(),
+        "profile": profile_name,
+    }

@@ -4,12 +4,13 @@ Nothing here touches the file system or the network, so every rule can be unit-t
 The rules are deliberately conservative: the corpus has far more text than it needs for every
 language but Swahili, so dropping a doubtful sentence is always cheaper than keeping junk.
 """
+
 from __future__ import annotations
 
 import html
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache
 from html.parser import HTMLParser
 
 from langdetect_ops.config import LANGUAGES, UNSPACED_LANGUAGES
@@ -49,7 +50,7 @@ _CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f\u200b\ufef
 _SPACE = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _char_info(ch: str) -> tuple[int, bool]:
     """(display width, counts as a letter) of one character; cached because it runs per character."""
     category = unicodedata.category(ch)
@@ -95,20 +96,20 @@ def join_lines(lines: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Cleaning gettext messages (and any text that may hold the same markup)
 
-_CJK_ACCEL = re.compile(r"\s*[(（\[]\s*[_&~][^\s)）\]]\s*[)）\]]")   # "ファイル(_F)" / "(&O)"
+_CJK_ACCEL = re.compile(r"\s*[(（\[]\s*[_&~][^\s)）\]]\s*[)）\]]")  # "ファイル(_F)" / "(&O)"
 _PLACEHOLDERS = re.compile(
-    r"%\(\w+\)[-+0#]*\d*(?:\.\d+)?[a-zA-Z]"                           # %(name)s
-    r"|%[A-Z][A-Z0-9_]+%?"                                           # LibreOffice %PRODUCTNAME
-    r"|%(?:\d+\$)?[-+0#'_^]*(?:\d+|\*)?(?:\.(?:\d+|\*))?"            # %1$-5.2lld, %s, %'d, strftime %H
+    r"%\(\w+\)[-+0#]*\d*(?:\.\d+)?[a-zA-Z]"  # %(name)s
+    r"|%[A-Z][A-Z0-9_]+%?"  # LibreOffice %PRODUCTNAME
+    r"|%(?:\d+\$)?[-+0#'_^]*(?:\d+|\*)?(?:\.(?:\d+|\*))?"  # %1$-5.2lld, %s, %'d, strftime %H
     r"(?:hh|h|ll|l|L|q|j|z|t|I64|I32|I)?[A-Za-z]"
-    r"|%[1-9](?!\d)"                                                 # Qt %1 (but not Turkish %50)
-    r"|\$\(\w+\)|\$\{\w+\}|\$[A-Za-z_]\w*"                           # $(ARG1) ${VAR} $VAR
-    r"|\{[^{}\s]{0,30}\}|@\w+@"                                      # {name} {0} {} @VERSION@
+    r"|%[1-9](?!\d)"  # Qt %1 (but not Turkish %50)
+    r"|\$\(\w+\)|\$\{\w+\}|\$[A-Za-z_]\w*"  # $(ARG1) ${VAR} $VAR
+    r"|\{[^{}\s]{0,30}\}|@\w+@"  # {name} {0} {} @VERSION@
 )
-_AMP_ACCEL = re.compile(r"&(?=[^\W\d_])(?![A-Za-z]+;|#\d+;)")       # "&Open" but not "&amp;"
-_TILDE_ACCEL = re.compile(r"~(?=[^\W\d_])")                          # LibreOffice "~Open"
+_AMP_ACCEL = re.compile(r"&(?=[^\W\d_])(?![A-Za-z]+;|#\d+;)")  # "&Open" but not "&amp;"
+_TILDE_ACCEL = re.compile(r"~(?=[^\W\d_])")  # LibreOffice "~Open"
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,300}>")
-_HOLE_BEFORE_PUNCT = re.compile(r"\s+(?=[,.](?:\s|$))")    # "in ." left where "%s" was
+_HOLE_BEFORE_PUNCT = re.compile(r"\s+(?=[,.](?:\s|$))")  # "in ." left where "%s" was
 _LEADING_PUNCT = re.compile(r"^[\s,.;:]+")
 _EMPTY_PAIRS = re.compile(r"''|\"\"|“\s*”|„\s*[“”]|«\s*»|‘\s*’|「\s*」|『\s*』|\(\s*\)|\[\s*\]|（\s*）")
 
@@ -117,7 +118,7 @@ def clean_message(text: str) -> str:
     """Strip accelerators, format placeholders and markup from a UI string or paragraph."""
     text = _CJK_ACCEL.sub("", text)
     text = _PLACEHOLDERS.sub("", text)
-    if text.count("_") == 1:            # one underscore is a GTK mnemonic; more means an identifier
+    if text.count("_") == 1:  # one underscore is a GTK mnemonic; more means an identifier
         text = text.replace("_", "")
     text = _TILDE_ACCEL.sub("", _AMP_ACCEL.sub("", text))
     text = html.unescape(_TAG.sub("", text))
@@ -156,7 +157,9 @@ def split_sentences(paragraph: str, max_width: int = MAX_WIDTH) -> list[str]:
 # Source formats -> paragraphs
 
 
-_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+_VOID = frozenset(
+    ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]
+)
 _SPACED_INLINE = frozenset({"gui", "key", "keyseq"})
 
 
@@ -167,8 +170,13 @@ class _BlockTextParser(HTMLParser):
     inline <code> would leave a sentence with a hole in it.
     """
 
-    def __init__(self, blocks: frozenset[str], skip: frozenset[str], skip_classes: frozenset[str],
-                 skip_outside_p: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        blocks: frozenset[str],
+        skip: frozenset[str],
+        skip_classes: frozenset[str],
+        skip_outside_p: frozenset[str] = frozenset(),
+    ):
         super().__init__(convert_charrefs=True)
         self.blocks, self.skip, self.skip_classes = blocks, skip, skip_classes
         self.skip_outside_p = skip_outside_p
@@ -202,13 +210,13 @@ class _BlockTextParser(HTMLParser):
             return
         if self._should_skip(tag, attrs):
             if tag in self.blocks or tag in self.skip or tag in self.skip_outside_p:
-                self._flush()            # a skipped block ends a paragraph; a hidden <span> does not
+                self._flush()  # a skipped block ends a paragraph; a hidden <span> does not
             self._skip_tag, self._skip_depth = tag, 1
             return
         if tag in self.blocks:
             self._flush()
         elif tag in _SPACED_INLINE:
-            self._buf.append(" ")      # <guiseq><gui>Edit</gui><gui>Preferences</gui>: keep words apart
+            self._buf.append(" ")  # <guiseq><gui>Edit</gui><gui>Preferences</gui>: keep words apart
         self._p_depth += tag == "p"
 
     def handle_startendtag(self, tag, attrs):
@@ -236,12 +244,37 @@ class _BlockTextParser(HTMLParser):
         self._flush()
 
 
-_HTML_BLOCKS = frozenset("p h1 h2 h3 h4 h5 h6 li td th dt dd div br tr table ul ol blockquote".split())
-_HTML_SKIP = frozenset("head script style header aside footer nav pre noscript title".split())
+_HTML_BLOCKS = frozenset(
+    [
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "li",
+        "td",
+        "th",
+        "dt",
+        "dd",
+        "div",
+        "br",
+        "tr",
+        "table",
+        "ul",
+        "ol",
+        "blockquote",
+    ]
+)
+_HTML_SKIP = frozenset(["head", "script", "style", "header", "aside", "footer", "nav", "pre", "noscript", "title"])
 _HTML_SKIP_CLASSES = frozenset(
-    "navheader navfooter bascode pycode programlisting screen synopsis literallayout debug".split())
-_MALLARD_BLOCKS = frozenset("p title subtitle item td th note section listing terms tree br".split())
-_MALLARD_SKIP = frozenset("info screen synopsis media comment credit license example".split())
+    ["navheader", "navfooter", "bascode", "pycode", "programlisting", "screen", "synopsis", "literallayout", "debug"]
+)
+_MALLARD_BLOCKS = frozenset(
+    ["p", "title", "subtitle", "item", "td", "th", "note", "section", "listing", "terms", "tree", "br"]
+)
+_MALLARD_SKIP = frozenset(["info", "screen", "synopsis", "media", "comment", "credit", "license", "example"])
 
 
 def html_paragraphs(source: str) -> list[str]:
@@ -261,23 +294,76 @@ def mallard_paragraphs(source: str) -> list[str]:
 
 
 _GROFF_CHARS = {
-    "em": "—", "en": "–", "hy": "-", "mi": "-", "bu": "•", "aq": "'", "dq": '"', "lq": "“", "rq": "”",
-    "oq": "‘", "cq": "’", "Fo": "«", "Fc": "»", "fo": "‹", "fc": "›", "co": "©", "rg": "®", "tm": "™",
-    "ga": "`", "aa": "´", "lh": "☜", "rh": "☞", "de": "°", "R": "®", "Tm": "™", "ti": "~", "ha": "^",
+    "em": "—",
+    "en": "–",
+    "hy": "-",
+    "mi": "-",
+    "bu": "•",
+    "aq": "'",
+    "dq": '"',
+    "lq": "“",
+    "rq": "”",
+    "oq": "‘",
+    "cq": "’",
+    "Fo": "«",
+    "Fc": "»",
+    "fo": "‹",
+    "fc": "›",
+    "co": "©",
+    "rg": "®",
+    "tm": "™",
+    "ga": "`",
+    "aa": "´",
+    "lh": "☜",
+    "rh": "☞",
+    "de": "°",
+    "R": "®",
+    "Tm": "™",
+    "ti": "~",
+    "ha": "^",
 }
 _GROFF_ESCAPE = re.compile(
-    r"\\\[u([0-9A-Fa-f]{4,5})\]"                  # \[u00E9]
-    r"|\\(?:\*)?\(([\w'`^~]{2})"                   # \(em  \*(lq
-    r"|\\(?:\*)?\[([^\]\s]{1,20})\]"               # \[em] \*[lq]
-    r"|\\\*(\w)"                                   # \*R
-    r"|\\f(?:\(..|\[[^\]]*\]|.)"                   # fonts
-    r"|\\s[+-]?(?:\(\d\d|\[\d+\]|\d)"              # size changes
-    r"|\\[NhvwxlLDbo]'[^']*'"                      # drawing and numbered characters
-    r"|\\(.)"                                      # anything else: \- \e \& \| \, \/ ...
+    r"\\\[u([0-9A-Fa-f]{4,5})\]"  # \[u00E9]
+    r"|\\(?:\*)?\(([\w'`^~]{2})"  # \(em  \*(lq
+    r"|\\(?:\*)?\[([^\]\s]{1,20})\]"  # \[em] \*[lq]
+    r"|\\\*(\w)"  # \*R
+    r"|\\f(?:\(..|\[[^\]]*\]|.)"  # fonts
+    r"|\\s[+-]?(?:\(\d\d|\[\d+\]|\d)"  # size changes
+    r"|\\[NhvwxlLDbo]'[^']*'"  # drawing and numbered characters
+    r"|\\(.)"  # anything else: \- \e \& \| \, \/ ...
 )
 _GROFF_SIMPLE = {"-": "-", "e": "\\", "\\": "\\", " ": " ", "~": " ", "0": " ", "'": "´", "`": "`", ".": "."}
-_FONT_MACROS = frozenset("B I R BI BR IB IR RB RI SM SB".split())
-_BREAK_MACROS = frozenset("PP P LP HP IP TP TQ SH SS sp br RS RE TH in ti bp ne nr ds Sh Ss Pp Bl El It".split())
+_FONT_MACROS = frozenset(["B", "I", "R", "BI", "BR", "IB", "IR", "RB", "RI", "SM", "SB"])
+_BREAK_MACROS = frozenset(
+    [
+        "PP",
+        "P",
+        "LP",
+        "HP",
+        "IP",
+        "TP",
+        "TQ",
+        "SH",
+        "SS",
+        "sp",
+        "br",
+        "RS",
+        "RE",
+        "TH",
+        "in",
+        "ti",
+        "bp",
+        "ne",
+        "nr",
+        "ds",
+        "Sh",
+        "Ss",
+        "Pp",
+        "Bl",
+        "El",
+        "It",
+    ]
+)
 
 
 def _groff_escape(match: re.Match) -> str:
@@ -299,14 +385,17 @@ def groff_inline(text: str) -> str:
 
 def _macro_text(args: str) -> str:
     """Arguments of a font macro (.B "two words" more) as plain text."""
-    return " ".join(a[1:-1] if len(a) > 1 and a.startswith('"') and a.endswith('"') else a
-                    for a in re.findall(r'"[^"]*"|\S+', args))
+    return " ".join(
+        a[1:-1] if len(a) > 1 and a.startswith('"') and a.endswith('"') else a for a in re.findall(r'"[^"]*"|\S+', args)
+    )
 
 
 # Man page sections of credits and boilerplate (po4a translator notes, colophons), in our languages.
 _BOILERPLATE_SECTIONS = re.compile(
     r"übersetzung|traduction|traducción|traduzione|tłumaczenie|перевод|vertaling|tradução|dịch|çeviri"
-    r"|翻訳|翻译|colophon|kolophon|copyright|author|autor|auteur|автор|著者|作者", re.IGNORECASE)
+    r"|翻訳|翻译|colophon|kolophon|copyright|author|autor|auteur|автор|著者|作者",
+    re.IGNORECASE,
+)
 
 
 def groff_paragraphs(source: str) -> list[str]:
@@ -329,20 +418,23 @@ def groff_paragraphs(source: str) -> list[str]:
         line = re.sub(r'\\".*', "", line)
         if line[:1] in (".", "'"):
             name, _, args = line[1:].strip().partition(" ")
-            if name in ("ig", "de", "de1", "am"):     # comments and macro definitions end at ".."
-                flush(); ignoring = True
+            if name in ("ig", "de", "de1", "am"):  # comments and macro definitions end at ".."
+                flush()
+                ignoring = True
             elif name in ("nf", "EX"):
-                flush(); nofill = True
+                flush()
+                nofill = True
             elif name in ("fi", "EE"):
                 nofill = False
             elif nofill:
                 continue
             elif tag_pending and name in _FONT_MACROS:
-                tag_pending = False   # the .TP tag (an option name) is not part of the description
+                tag_pending = False  # the .TP tag (an option name) is not part of the description
             elif name in _FONT_MACROS and not boilerplate:
                 buf.append(_macro_text(args))
             elif name in _BREAK_MACROS:
-                flush(); tag_pending = name in ("TP", "TQ")
+                flush()
+                tag_pending = name in ("TP", "TQ")
                 if name in ("SH", "Sh"):
                     boilerplate = bool(_BOILERPLATE_SECTIONS.search(groff_inline(args)))
             continue
@@ -390,8 +482,15 @@ _SCRIPT = {
     "kana": _chars("\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f"),
     "hangul": _chars("\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"),
 }
-_LANG_SCRIPT = {"ar": "arabic", "ur": "arabic", "bg": "cyrillic", "ru": "cyrillic", "el": "greek",
-                "hi": "devanagari", "th": "thai"}
+_LANG_SCRIPT = {
+    "ar": "arabic",
+    "ur": "arabic",
+    "bg": "cyrillic",
+    "ru": "cyrillic",
+    "el": "greek",
+    "hi": "devanagari",
+    "th": "thai",
+}
 # Letters Urdu uses and Arabic does not (retroflexes, noon ghunna, bari ye, do-chashmi he, keheh...).
 URDU_LETTERS = _chars("ٹڈڑںےۓہۂھکگپچژی")
 _NOT_BULGARIAN = _chars("ыэёЫЭЁіїєґўІЇЄҐЎ")
@@ -403,17 +502,73 @@ _MIN_LATIN_SHARE = 0.9
 
 # English function words that are not everyday words in any other Latin-script language here.
 _ENGLISH_MARKERS = frozenset(
-    "the and you your this that with from which there their they these those been would should could "
-    "into what when where have are does doesn't don't can't isn't won't it's it its for be please cannot "
-    "were than then".split())
+    [
+        "the",
+        "and",
+        "you",
+        "your",
+        "this",
+        "that",
+        "with",
+        "from",
+        "which",
+        "there",
+        "their",
+        "they",
+        "these",
+        "those",
+        "been",
+        "would",
+        "should",
+        "could",
+        "into",
+        "what",
+        "when",
+        "where",
+        "have",
+        "are",
+        "does",
+        "doesn't",
+        "don't",
+        "can't",
+        "isn't",
+        "won't",
+        "it's",
+        "it",
+        "its",
+        "for",
+        "be",
+        "please",
+        "cannot",
+        "were",
+        "than",
+        "then",
+    ]
+)
 # Short English words that are also words elsewhere: counted only for the languages not listed.
 _SHARED_MARKERS = {
-    "to": "pl vi", "of": "nl", "in": "de nl it tr vi", "is": "nl tr", "on": "fr pl tr vi", "by": "pl",
-    "at": "tr vi", "or": "fr", "an": "de tr vi", "as": "fr pt es vi", "a": "es fr it pl pt sw vi",
-    "no": "es it pt pl vi", "not": "tr", "can": "tr", "will": "de", "was": "de nl", "has": "tr",
+    "to": "pl vi",
+    "of": "nl",
+    "in": "de nl it tr vi",
+    "is": "nl tr",
+    "on": "fr pl tr vi",
+    "by": "pl",
+    "at": "tr vi",
+    "or": "fr",
+    "an": "de tr vi",
+    "as": "fr pt es vi",
+    "a": "es fr it pl pt sw vi",
+    "no": "es it pt pl vi",
+    "not": "tr",
+    "can": "tr",
+    "will": "de",
+    "was": "de nl",
+    "has": "tr",
 }
-_MARKERS_FOR = {lang: _ENGLISH_MARKERS | {w for w, langs in _SHARED_MARKERS.items() if lang not in langs.split()}
-                for lang in LANGUAGES}
+_MARKERS_FOR = {
+    lang: _ENGLISH_MARKERS | {w for w, langs in _SHARED_MARKERS.items() if lang not in langs.split()}
+    for lang in LANGUAGES
+}
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
@@ -463,16 +618,16 @@ def script_problem(text: str, lang: str) -> str | None:
 
 
 _CODE_PATTERNS = re.compile(
-    r"\w+://|www\.\w|\S+@\S+\.\w"                   # URLs, e-mail addresses
-    r"|(?:^|\s)[~.]?/\w|\b[A-Za-z]:\\"              # paths
-    r"|(?:^|\s)--?[A-Za-z]"                          # command-line options
-    r"|\b[a-z]+[A-Z][a-z]+\w*"                       # camelCase identifiers
-    r"|\b[A-Za-z]\w*\.[a-z]{2,}\b"                  # file names, domains, obj.method
-    r"|\w\(\)|::|->|=>|==|&&|\|\|"                   # calls and operators
-    r"|[^\W\d_];[^\W\d_]|©|\bCopyright\b"           # desktop-file keyword lists, legal notices
-    r"|(?<!\d)(?<!\d\s)%(?!\d)"                       # a % left over from a placeholder
-    r"|[_{}<>\\|=$^`#~]|\ufffd"                      # characters prose does not use
-    r"|[^\W\d_]/[^\W\d_]"                              # "Europa/Saporischschja": time-zone ids
+    r"\w+://|www\.\w|\S+@\S+\.\w"  # URLs, e-mail addresses
+    r"|(?:^|\s)[~.]?/\w|\b[A-Za-z]:\\"  # paths
+    r"|(?:^|\s)--?[A-Za-z]"  # command-line options
+    r"|\b[a-z]+[A-Z][a-z]+\w*"  # camelCase identifiers
+    r"|\b[A-Za-z]\w*\.[a-z]{2,}\b"  # file names, domains, obj.method
+    r"|\w\(\)|::|->|=>|==|&&|\|\|"  # calls and operators
+    r"|[^\W\d_];[^\W\d_]|©|\bCopyright\b"  # desktop-file keyword lists, legal notices
+    r"|(?<!\d)(?<!\d\s)%(?!\d)"  # a % left over from a placeholder
+    r"|[_{}<>\\|=$^`#~]|\ufffd"  # characters prose does not use
+    r"|[^\W\d_]/[^\W\d_]"  # "Europa/Saporischschja": time-zone ids
 )
 _MIN_LETTER_SHARE = 0.7
 
@@ -503,7 +658,8 @@ def rejection_reason(text: str, lang: str) -> str | None:
 
 _KEY_NOISE = re.compile(
     r"[\s!-/:-@\[-`{-~\u00a0-\u00bf\u2000-\u206f\u3000-\u303f\uff01-\uff0f\uff1a-\uff20"
-    r"\u060c\u061b\u061f\u06d4\u0964\u0965]+")
+    r"\u060c\u061b\u061f\u06d4\u0964\u0965]+"
+)
 
 
 _DIGITS = re.compile(r"\d+")

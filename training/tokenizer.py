@@ -5,6 +5,7 @@ so that transformers and `tokenizers.Tokenizer.from_file` (what the CPU runner u
 identical ids. Saving it as XLMRobertaTokenizer would let transformers 5 rebuild the pipeline
 and silently drop the NFKC step.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,17 +39,19 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     tokenizer = Tokenizer(Unigram())
     # NFKC: full-width punctuation -> ASCII, as in XLM-R. Whitespace runs -> one space, stripped: the
     # corpus has single spaces only, so "a  b" would otherwise be input the model never saw.
-    tokenizer.normalizer = normalizers.Sequence([
-        normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
+    tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>",
-                             max_piece_length=8, show_progress=False)
+    trainer = UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token="<unk>", max_piece_length=8, show_progress=False
+    )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     tokenizer.model = _canonical_unigram(tokenizer)
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-        special_tokens=[("<s>", BOS), ("</s>", EOS)])
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", BOS), ("</s>", EOS)]
+    )
     return tokenizer
 
 
@@ -58,7 +61,7 @@ def _canonical_unigram(tokenizer: Tokenizer) -> Unigram:
     from run to run. Ordering pieces by text (special tokens first) keeps the ids stable; the scores,
     and so a few segmentations, still vary, which is why two trainings are close but not identical."""
     vocab = json.loads(tokenizer.to_str())["model"]["vocab"]
-    special, pieces = vocab[:len(SPECIAL_TOKENS)], sorted(vocab[len(SPECIAL_TOKENS):])
+    special, pieces = vocab[: len(SPECIAL_TOKENS)], sorted(vocab[len(SPECIAL_TOKENS) :])
     return Unigram([(piece, score) for piece, score in special + pieces], unk_id=UNK)
 
 
@@ -67,9 +70,16 @@ def to_transformers(tokenizer: Tokenizer, model_max_length: int):
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-        sep_token="</s>", cls_token="<s>", pad_token="<pad>", mask_token="<mask>",
-        model_max_length=model_max_length)
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        sep_token="</s>",
+        cls_token="<s>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=model_max_length,
+    )
 
 
 def save(tokenizer, out_dir: Path) -> Path:

@@ -1,4 +1,5 @@
 """MLflow plumbing: where runs go, and how a trained model becomes a registered version."""
+
 from __future__ import annotations
 
 import subprocess
@@ -23,12 +24,20 @@ def setup_mlflow(experiment: str = config.EXPERIMENT):
     return mlflow
 
 
-def git_commit(repo: Path = Path(__file__).resolve().parent.parent) -> str:
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def git_commit(repo: Path = REPO_ROOT) -> str:
     try:
-        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True)
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -37,8 +46,11 @@ def git_commit(repo: Path = Path(__file__).resolve().parent.parent) -> str:
 def log_transformers_model(mlflow, model, tokenizer):
     """The transformers flavour keeps model and tokenizer together, loadable with mlflow.transformers."""
     return mlflow.transformers.log_model(
-        {"model": model, "tokenizer": tokenizer}, name="model", task="text-classification",
-        pip_requirements=MODEL_PIP_REQUIREMENTS)
+        {"model": model, "tokenizer": tokenizer},
+        name="model",
+        task="text-classification",
+        pip_requirements=MODEL_PIP_REQUIREMENTS,
+    )
 
 
 def register(mlflow, model_uri: str, tags: dict[str, str], description: str):

@@ -1,4 +1,5 @@
 """The training loop: language-balanced sampling, short-text augmentation, AdamW + cosine decay."""
+
 from __future__ import annotations
 
 import random
@@ -46,9 +47,17 @@ def shorten(text: str, rng: random.Random) -> str:
     return text[: rng.randint(2, 10)]
 
 
-def fit(model, tokenizer, train: Split, valid: Split, profile: dict,
-        on_epoch: Callable[[int, dict], None] | None = None, seed: int = 0, progress: bool = True,
-        world: distributed.World | None = None) -> FitResult:
+def fit(
+    model,
+    tokenizer,
+    train: Split,
+    valid: Split,
+    profile: dict,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    world: distributed.World | None = None,
+) -> FitResult:
     """Trains `model` in place on `world.device`. Under torchrun each rank draws batches from its own
     shard of `train` (every world.size-th example) and DDP averages the gradients; rank 0 alone runs
     the per-epoch validation and `on_epoch`."""
@@ -70,16 +79,22 @@ def fit(model, tokenizer, train: Split, valid: Split, profile: dict,
     valid_texts, valid_labels = _eval_subset(valid, profile.get("eval_max_texts"), seed)
 
     result, started = FitResult(seconds=0.0, steps=steps), time.perf_counter()
-    bar = tqdm(total=steps, desc="train", unit="step", disable=not (progress and world.is_main),
-               mininterval=0.5 if sys.stderr.isatty() else 15)  # keep CI logs short
+    bar = tqdm(
+        total=steps,
+        desc="train",
+        unit="step",
+        disable=not (progress and world.is_main),
+        mininterval=0.5 if sys.stderr.isatty() else 15,
+    )  # keep CI logs short
     steps_per_epoch = -(-steps // epochs)  # ceil: the last epoch may be shorter, never an extra one
     running = []
     batches = bucketed_batches(train, profile, rng, np_rng, distributed.shard(range(len(train)), world))
     for step in range(1, steps + 1):
         trained.train()
         texts, labels = next(batches)
-        enc = tokenizer(texts, padding=True, truncation=True, max_length=profile["max_length"],
-                        return_tensors="pt").to(device)
+        enc = tokenizer(texts, padding=True, truncation=True, max_length=profile["max_length"], return_tensors="pt").to(
+            device
+        )
         target = torch.tensor(labels, device=device)
         logits = trained(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
         loss = F.cross_entropy(logits, target, label_smoothing=profile["label_smoothing"])
@@ -94,23 +109,34 @@ def fit(model, tokenizer, train: Split, valid: Split, profile: dict,
         if world.is_main and (step % steps_per_epoch == 0 or step == steps):
             epoch = len(result.history) + 1
             logits_valid = predict_logits(model, tokenizer, valid_texts, profile["max_length"], device=device)
-            metrics = {"train_loss": float(np.mean(running)), "lr": scheduler.get_last_lr()[0],
-                       "epoch_valid_accuracy": float(np.mean(logits_valid.argmax(1) == np.asarray(valid_labels))),
-                       "elapsed_s": time.perf_counter() - started}
+            metrics = {
+                "train_loss": float(np.mean(running)),
+                "lr": scheduler.get_last_lr()[0],
+                "epoch_valid_accuracy": float(np.mean(logits_valid.argmax(1) == np.asarray(valid_labels))),
+                "elapsed_s": time.perf_counter() - started,
+            }
             running = []
             result.history.append({"epoch": epoch, "step": step, **metrics})
             if on_epoch:
                 on_epoch(step, metrics)
-            bar.write(f"epoch {epoch}/{epochs} step {step}: loss {metrics['train_loss']:.4f} "
-                      f"valid acc {metrics['epoch_valid_accuracy']:.4%}")
+            bar.write(
+                f"epoch {epoch}/{epochs} step {step}: loss {metrics['train_loss']:.4f} "
+                f"valid acc {metrics['epoch_valid_accuracy']:.4%}"
+            )
     bar.close()
     distributed.barrier(world)  # rank 0's last validation ends before any rank leaves the group
     result.seconds = time.perf_counter() - started
     return result
 
 
-def bucketed_batches(train: Split, profile: dict, rng: random.Random, np_rng: np.random.Generator,
-                     indices: list[int] | None = None, pool: int = 8):
+def bucketed_batches(
+    train: Split,
+    profile: dict,
+    rng: random.Random,
+    np_rng: np.random.Generator,
+    indices: list[int] | None = None,
+    pool: int = 8,
+):
     """Endless batches drawn from `indices` (default: all of `train`) with language-balancing weights
     (sampling_weights over those examples); each pool of batches is sorted by length, so a batch pads to
     similar lengths (about 1.5x faster on CPU than random batches), then shuffled."""
@@ -119,10 +145,15 @@ def bucketed_batches(train: Split, profile: dict, rng: random.Random, np_rng: np
     weights = sampling_weights([train.labels[i] for i in indices], profile["sampling_power"])
     while True:
         idx = np_rng.choice(indices, size=size * pool, p=weights)
-        examples = [(shorten(train.texts[i], rng) if rng.random() < profile["short_text_ratio"]
-                     else train.texts[i], train.labels[i]) for i in idx]
+        examples = [
+            (
+                shorten(train.texts[i], rng) if rng.random() < profile["short_text_ratio"] else train.texts[i],
+                train.labels[i],
+            )
+            for i in idx
+        ]
         examples.sort(key=lambda example: len(example[0]))
-        chunks = [examples[k:k + size] for k in range(0, len(examples), size)]
+        chunks = [examples[k : k + size] for k in range(0, len(examples), size)]
         rng.shuffle(chunks)
         for chunk in chunks:
             yield [text for text, _ in chunk], [label for _, label in chunk]
