@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from bench.detectors import Detector
-from bench.slices import TextSet
+from bench.detectors import Detector, Predict
+from langdetect_ops.slices import TextSet
 
 
 def score(labels: Sequence[str], predictions: Sequence[str | None]) -> dict:
@@ -30,9 +30,14 @@ def score(labels: Sequence[str], predictions: Sequence[str | None]) -> dict:
     }
 
 
-def evaluate(detector: Detector, sets: list[TextSet], threads: int) -> dict:
-    """{set name: score + seconds} for one detector, loaded once with `threads`."""
+def evaluate(detector: Detector, groups: dict[str, list[TextSet]], threads: int) -> dict:
+    """{group: {set name: score + seconds}} for one detector, loaded once with `threads` for every group
+    (the test split and each out-of-domain set)."""
     predict = detector.load(threads)
+    return {group: score_sets(predict, sets) for group, sets in groups.items()}
+
+
+def score_sets(predict: Predict, sets: list[TextSet]) -> dict:
     scores = {}
     for text_set in sets:
         started = time.perf_counter()

@@ -13,80 +13,19 @@ import time
 from pathlib import Path
 
 from bench import attempt
-from bench.serving import LoadPlan, load_suite, niceness, process_tree_rss, wait_for_ready
-from langdetect_ops.processes import free_port
+from bench.serving import LoadPlan, load_suite, niceness
+from langdetect_ops.containers import Container, docker, engine_problem_after_setup, image_exists, inspect_image
+from langdetect_ops.faults import drain_under_load, recovery_after_kill, worker_pids
+from langdetect_ops.fuzz import run_schemathesis
+from langdetect_ops.processes import process_tree_rss
 
 KINDS = ("cpu", "gpu", "cpu-modelless", "gpu-modelless")
 STARTED = ("cpu", "gpu")  # cold starts: a model-less image starts only beside a fetched bundle (bench/fleet.py)
 NOT_BUILT = "image not built: run `langdetect images build` (or `langdetect bench --build-images`)"
 
 
-class Container:
-    """`docker run -d --network host` of an image on a free loopback port; removed on exit."""
-
-    def __init__(self, image: str, *docker_args: str):
-        """`docker_args` go before the image: limits (`--memory=256m`), `--read-only`, env..."""
-        from images.engine import docker
-
-        self.image, self.port = image, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.started = time.monotonic()
-        self.id = docker(
-            "run",
-            "-d",
-            "--network",
-            "host",
-            "-e",
-            f"BENTOML_PORT={self.port}",
-            "-e",
-            "BENTOML_HOST=127.0.0.1",
-            *docker_args,
-            image,
-        ).stdout.strip()
-
-    def running(self) -> bool:
-        from images.engine import docker
-
-        return docker("inspect", "-f", "{{.State.Running}}", self.id, check=False).stdout.strip() == "true"
-
-    def wait_ready(self, timeout: float = 180) -> float:
-        """The cold start: seconds from `docker run` until /readyz answered 200."""
-        from images.engine import docker
-
-        try:
-            return wait_for_ready(self.url, self.running, timeout, self.started)
-        except (RuntimeError, TimeoutError) as exc:
-            logs = docker("logs", "--tail", "40", self.id, check=False)
-            raise RuntimeError(f"{self.image}: {exc}\n{logs.stdout}{logs.stderr}") from exc
-
-    def exit_code(self) -> int | None:
-        """None while it runs; its exit code once it has stopped."""
-        from images.engine import docker
-
-        state = docker("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", self.id, check=False).stdout.split()
-        return None if not state or state[0] == "true" else int(state[1])
-
-    def pid(self) -> int:
-        """The container's first process, as the host sees it (0 once it has stopped)."""
-        from images.engine import docker
-
-        return int(docker("inspect", "-f", "{{.State.Pid}}", self.id).stdout.strip() or 0)
-
-    def __enter__(self) -> Container:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        from images.engine import docker
-
-        docker("rm", "-f", self.id, check=False)
-
-
 def image_facts(image: str, previous: dict | None, measure_compressed: bool) -> dict:
     """Sizes and lineage labels of one image; the compressed size is reused when the image id is unchanged."""
-    from images.engine import image_exists, inspect_image
     from images.report import compressed_size, layers
 
     if not image_exists(image):
@@ -150,9 +89,6 @@ def measure_container_load(image: str, texts: list[str], plan: LoadPlan) -> dict
 def measure_faults(image: str, runs: int) -> dict:
     """`kill -9` of the serving worker (seconds until /detect answers again), then `docker stop` under 16
     clients that open a connection per request (requests lost); each `runs` times on a fresh container."""
-    from bench.faults import drain_under_load, recovery_after_kill, worker_pids
-    from images.engine import docker
-
     recoveries, drains = [], []
     for _ in range(runs):
         with Container(image) as container:
@@ -181,8 +117,6 @@ def measure_fuzz(image: str, max_examples: int) -> dict:
     """schemathesis on the CPU image; 5xx are the failures of its `not_a_server_error` check."""
     import json
     import tempfile
-
-    from bench.fuzz import run_schemathesis
 
     with Container(image) as container, tempfile.TemporaryDirectory() as tmp:
         container.wait_ready()
@@ -215,8 +149,6 @@ def measure_images(
 ) -> dict:
     """Sizes of every image and cold starts of the baked ones (built first when `build_dir` is given: the
     build logs go there), the CPU image under the load plan, and the fleet path (bench/fleet.py)."""
-    from images.engine import engine_problem_after_setup
-
     problem = engine_problem_after_setup()
     if problem:
         return {"available": False, "reason": problem}

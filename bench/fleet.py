@@ -94,7 +94,7 @@ def measure_restart(server, image: dict) -> dict:
     target = podman.LocalTarget(
         server.url, free_port(), image["image"], pod_name="langdetect-bench", secret="langdetect-bench-reader"
     )
-    from images.engine import docker
+    from langdetect_ops.containers import docker
 
     images_before = sorted(docker("images", "-q", "--no-trunc").stdout.split())
     with tempfile.TemporaryDirectory(prefix="bench-pod-") as tmp:

@@ -92,9 +92,9 @@ def training_speed(classifier: TorchClassifier, steps: int, device: str) -> dict
     profile = PROFILES["default"]
     vocab = classifier.tokenizer.get_vocab_size()
     model = build_model(profile, vocab).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=profile["lr"])
-    ids = torch.randint(5, vocab, (profile["batch_size"], profile["max_length"]), device=device)
-    labels = torch.randint(0, 20, (profile["batch_size"],), device=device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=profile.lr)
+    ids = torch.randint(5, vocab, (profile.batch_size, profile.max_length), device=device)
+    labels = torch.randint(0, 20, (profile.batch_size,), device=device)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
 
     def step() -> None:
@@ -116,8 +116,8 @@ def training_speed(classifier: TorchClassifier, steps: int, device: str) -> dict
         "steps": steps,
         "seconds": seconds,
         "steps_per_s": steps / seconds,
-        "batch": profile["batch_size"],
-        "tokens": profile["max_length"],
+        "batch": profile.batch_size,
+        "tokens": profile.max_length,
         "autocast": str(dtype).split(".")[-1],
     }
 
@@ -132,7 +132,7 @@ def serve_through_bentoml(export: Path, texts: list[str], expected_runtime: str)
 
     import httpx
 
-    from bench.serving import BentoServer
+    from langdetect_ops.processes import BentoServer
     from registry.bento_store import import_bundle
 
     with tempfile.TemporaryDirectory() as home:

@@ -11,14 +11,18 @@ import datetime
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench import attempt
 from bench.serving import LoadPlan
 from langdetect_ops import config
+from langdetect_ops.errors import UserError
+from langdetect_ops.provenance import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,9 @@ class BenchOptions:
     skip_containers: bool = False
     build_images: bool = False
     logs: Path = Path("reports/bench")
-    readme: Path | None = None  # its generated serving block is rewritten from the results
+    readme: Path | None = None  # its generated blocks are rewritten from the results
+    ood_dir: Path = config.OOD_DIR
+    allow_dirty: bool = False  # bench uncommitted code anyway, and say so in every output
     argv: list[str] = field(default_factory=list)
 
 
@@ -62,6 +68,7 @@ def run_bench(options: BenchOptions) -> dict:
 
     config.quiet_telemetry()
     started = time.monotonic()
+    tree = require_clean_tree(options.allow_dirty)
     budget = QUICK if options.quick else FULL
     model = resolve_model(options.alias, options.version)
     if not options.skip_serving:
@@ -71,12 +78,12 @@ def run_bench(options: BenchOptions) -> dict:
         print(f"peer {missing.name} unavailable: {missing.reason}", file=sys.stderr)
     if unavailable:
         print(f"the bench reports them as unavailable; install the pinned peers with `{INSTALL_HINT}`", file=sys.stderr)
-    results = {"meta": meta(options), **setup(model, [p.package for p in peers + unavailable])}
+    results = {"meta": meta(options, tree), **setup(model, [p.package for p in peers + unavailable])}
     texts, labels = test_texts(options.data, budget, results)
     speed_texts = sample(texts, labels, budget.speed_texts)
     detectors = [*our_detectors(model), *peers]
     sections = {
-        "accuracy": lambda: accuracy(detectors, unavailable, texts, labels),
+        "accuracy": lambda: accuracy(detectors, unavailable, texts, labels, ood_sets(options.ood_dir, budget)),
         "speed": lambda: speed(detectors, speed_texts, budget),
         "serving": lambda: serving(model, speed_texts, budget, options),
         "containers": lambda: containers(speed_texts, budget, options),
@@ -91,14 +98,59 @@ def run_bench(options: BenchOptions) -> dict:
     return results
 
 
-def meta(options: BenchOptions) -> dict:
-    from training.tracking import git_commit
+@dataclass(frozen=True)
+class Tree:
+    commit: str  # HEAD, or "unknown" outside a git checkout
+    dirty_paths: tuple[str, ...]  # modified tracked files and untracked files that .gitignore does not ignore
 
+
+def git_tree(repo: Path = REPO_ROOT) -> Tree:
+    """HEAD and what differs from it; a tree git cannot read counts as clean (an installed package)."""
+    try:
+        head = git(repo, "rev-parse", "HEAD").strip()
+        status = git(repo, "status", "--porcelain", "-z", "--untracked-files=normal")
+    except (OSError, subprocess.SubprocessError):
+        return Tree("unknown", ())
+    return Tree(head, porcelain_paths(status))
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+
+
+def porcelain_paths(status: str) -> tuple[str, ...]:
+    """Paths of `git status --porcelain -z`: "XY path" entries; a rename or copy is followed by its source."""
+    paths, fields = [], iter(status.split("\0"))
+    for entry in fields:
+        if len(entry) > 3:
+            paths.append(entry[3:])
+            if entry[0] in "RC":
+                next(fields, None)
+    return tuple(paths)
+
+
+def require_clean_tree(allow_dirty: bool, repo: Path = REPO_ROOT) -> Tree:
+    """Numbers from uncommitted code cannot be reproduced from the commit they name: refuse, unless allowed."""
+    tree = git_tree(repo)
+    if tree.dirty_paths and not allow_dirty:
+        shown = ", ".join(tree.dirty_paths[:10]) + (", ..." if len(tree.dirty_paths) > 10 else "")
+        raise UserError(
+            f"the working tree differs from commit {tree.commit[:12]} ({len(tree.dirty_paths)} paths: {shown}): "
+            "commit the changes, or pass --allow-dirty to bench them anyway (every output then says so)"
+        )
+    return tree
+
+
+def meta(options: BenchOptions, tree: Tree) -> dict:
     return {
         "command": shlex.join(["langdetect", "bench", *options.argv]),
         "quick": options.quick,
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "git_commit": git_commit(),
+        "git_commit": tree.commit,
+        "dirty": bool(tree.dirty_paths),
+        "dirty_paths": list(tree.dirty_paths),
         "section_seconds": {},
         "seconds": 0.0,
     }
@@ -112,7 +164,40 @@ def setup(model, peer_packages: list[str]) -> dict:
         "machine": machine(),
         "versions": versions([*STACK, *peer_packages]),
         "model": {**model.as_dict(), "onnx_bundle_bytes": bundle},
+        "training": attempt(training_run, model.run_id),
     }
+
+
+TRAINING_PARAMS = ("profile", "parameters", "layers", "hidden_size", "vocab_size", "max_length", "steps", "device")
+
+
+def training_run(run_id: str) -> dict:
+    """The benchmarked version's MLflow training run: its size, duration and own test scores (the README's
+    training figures). The run starts after the tokenizer is trained."""
+    from registry.models import registry_client
+
+    run = registry_client().get_run(run_id)
+    params, metrics = run.data.params, run.data.metrics
+    return {
+        "run_id": run_id,
+        **{k: number(params[k]) for k in TRAINING_PARAMS if k in params},
+        **{
+            k: metrics[k]
+            for k in ("train_seconds", "command_seconds", "test_accuracy", "test_macro_f1")
+            if k in metrics
+        },
+        "run_seconds": (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None,
+    }
+
+
+def number(value: str) -> int | float | str:
+    """An MLflow parameter (always a string) as the number it was logged from, where it is one."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def our_detectors(model):
@@ -122,7 +207,7 @@ def our_detectors(model):
 
 
 def test_texts(data_dir: Path, budget: Budget, results: dict) -> tuple[list[str], list[str]]:
-    from bench.slices import stratified_sample
+    from langdetect_ops.slices import stratified_sample
     from training.dataset import load_dataset
 
     test = load_dataset(data_dir)["test"]
@@ -135,20 +220,32 @@ def test_texts(data_dir: Path, budget: Budget, results: dict) -> tuple[list[str]
 
 def sample(texts: list[str], labels: list[str], count: int) -> list[str]:
     """About `count` test texts, every language alike: the speed and load-test inputs."""
-    from bench.slices import stratified_sample
+    from langdetect_ops.slices import stratified_sample
 
     return stratified_sample(texts, labels, max(1, count // len(config.LANGUAGES)), seed=1)[0]
 
 
-def accuracy(detectors, unavailable, texts: list[str], labels: list[str]) -> dict:
+def ood_sets(folder: Path, budget: Budget) -> list:
+    from bench.ood_sets import load_ood_sets
+
+    return load_ood_sets(folder, budget.per_language)
+
+
+TEST = "test"  # the test split's group among the sets each detector scores
+
+
+def accuracy(detectors, unavailable, texts: list[str], labels: list[str], ood: list) -> dict:
+    """The test split and its slices, then each out-of-domain set and its slices; each detector loaded once."""
     from bench.accuracy import evaluate
-    from bench.slices import evaluation_sets
+    from langdetect_ops.slices import evaluation_sets
 
     sets = evaluation_sets(texts, labels)
+    groups = {TEST: sets, **{o.key: o.slices for o in ood if o.slices}}
     scored, failed = {}, [asdict(u) for u in unavailable]
+    ood_scores: dict[str, dict] = {o.key: {} for o in ood}
     for detector in detectors:
         print(f"  {detector.name}", flush=True)
-        scores = attempt(evaluate, detector, sets, os.cpu_count() or 1)
+        scores = attempt(evaluate, detector, groups, os.cpu_count() or 1)
         if "error" in scores:  # a detector that breaks on this data is reported like one that is not installed
             failed.append({"name": detector.name, "package": detector.package, "reason": scores["error"]})
             continue
@@ -157,13 +254,28 @@ def accuracy(detectors, unavailable, texts: list[str], labels: list[str]) -> dic
             "package": detector.package,
             "version": detector.version,
             "note": detector.note,
-            "scores": scores,
+            "scores": scores.pop(TEST),
         }
+        for key, by_slice in scores.items():
+            ood_scores[key][detector.name] = {"kind": detector.kind, "scores": by_slice}
     return {
-        "sets": [{"name": s.name, "texts": len(s), "languages": len(set(s.labels))} for s in sets],
+        "sets": set_summaries(sets),
+        "texts_per_language": dict(sorted(Counter(labels).items())),
         "detectors": scored,
         "unavailable": failed,
+        "ood": {o.key: ood_record(o, ood_scores[o.key]) for o in ood},
     }
+
+
+def ood_record(ood_set, detectors: dict) -> dict:
+    """What the set is (or why it was not scored), then its slices and each detector's scores on them."""
+    if not ood_set.slices:
+        return ood_set.record
+    return {**ood_set.record, "sets": set_summaries(ood_set.slices), "detectors": detectors}
+
+
+def set_summaries(sets: list) -> list[dict]:
+    return [{"name": s.name, "texts": len(s), "languages": len(set(s.labels))} for s in sets]
 
 
 def speed(detectors, texts: list[str], budget: Budget) -> dict:

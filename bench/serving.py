@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.http_load import run_load
-from langdetect_ops.processes import free_port, stop_group, wait_http
+from langdetect_ops.processes import BentoServer
 
-REPO = Path(__file__).resolve().parent.parent
 FULL_SERVICE = "service.service:LanguageDetector"
 CPU_SERVICE = "service.cpu_service:LanguageDetectorCPU"
 MB = 1e6
@@ -48,30 +44,6 @@ class LoadPlan:
     # The torch runtime (fp32 on CPU here) against int8 ONNX: a subset of the same runs.
     torch_concurrencies: tuple[int, ...] = (1, 16)
     torch_batch_sizes: tuple[int, ...] = (64,)
-
-
-def wait_for_ready(url: str, alive: Callable[[], bool], timeout: float, started: float | None = None) -> float:
-    """Seconds from `started` (default: now) until GET /readyz answers 200. alive() may start a process
-    (`docker inspect`): once a second, not on every poll of the cold start being timed."""
-    return wait_http(f"{url}/readyz", alive, timeout, started=started, alive_every=5, poll_s=0.2)
-
-
-def process_tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in bytes (shared pages counted per process)."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def niceness(pid: int) -> int | None:
@@ -165,47 +137,6 @@ def _run(
         flush=True,
     )
     return {"backend": backend, **asdict(result)}
-
-
-class BentoServer:
-    """`bentoml serve TARGET` in its own process group on a free loopback port; a context manager."""
-
-    def __init__(self, target: str, env: dict[str, str], log_path: Path):
-        self.target, self.port = target, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.started = time.monotonic()
-        with open(log_path, "w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, timeout: float = 180) -> float:
-        try:
-            return wait_for_ready(self.url, lambda: self.proc.poll() is None, timeout, self.started)
-        except (RuntimeError, TimeoutError) as exc:
-            from images.engine import tail
-
-            raise RuntimeError(
-                f"bentoml serve {self.target}: {exc}; log {self.log_path}:\n{tail(self.log_path, 15)}"
-            ) from exc
-
-    def rss(self) -> int:
-        return process_tree_rss(self.proc.pid)
-
-    def __enter__(self) -> BentoServer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        stop_group(self.proc)
 
 
 def serving_env(store_tags: dict[str, str], **extra: str) -> dict[str, str]:

@@ -36,6 +36,8 @@ def verdict(name: str, goal: str, passed: bool, measured: str, reason: str, stal
 def evaluate(results: dict) -> list[dict]:
     return [
         *accuracy_targets(results.get("accuracy", {})),
+        *ood_targets(results.get("accuracy", {})),
+        training_time_target(results.get("training") or {}),
         *serving_targets(results),
         batch_share_target(results),
         rss_target(results),
@@ -173,6 +175,58 @@ def accuracy_targets(accuracy: dict) -> list[dict]:
             )
         )
     return out
+
+
+TRAINING_BUDGET_S = 15 * 60  # the default profile, on the 2 cores of the project's machines
+
+
+def training_time_target(training: dict) -> dict:
+    """`langdetect train --profile default`, data to registered version (command_seconds, logged by the run)."""
+    name, goal = "default profile: `langdetect train` on 2 cores", f"<= {TRAINING_BUDGET_S // 60} min"
+    seconds = training.get("command_seconds")
+    if training.get("profile") != "default" or seconds is None:
+        why = "the benchmarked version was not trained with the default profile" if training else ""
+        return target(name, goal, NOT_MEASURED, reason=why or "its run logged no command_seconds (trained before)")
+    on = f" on {training['device']}" if training.get("device") not in (None, "cpu") else ""
+    measured = f"{seconds / 60:.1f} min{on} ({training.get('train_seconds', 0) / 60:.1f} min of steps)"
+    over = f"{(seconds - TRAINING_BUDGET_S) / 60:.1f} min over"
+    return verdict(name, goal, seconds <= TRAINING_BUDGET_S and not on, measured, over if not on else "not on CPU")
+
+
+def ood_targets(accuracy: dict) -> list[dict]:
+    """The main out-of-domain set always (NOT MEASURED when it is missing), the UDHR where it was built."""
+    sets = accuracy.get("ood", {})
+    out = [ood_target(sets.get("ood"), "out of domain", accuracy.get("error", ""))]
+    if sets.get("udhr", {}).get("built"):
+        out.append(ood_target(sets["udhr"], "UDHR"))
+    return out
+
+
+def ood_target(record: dict | None, title: str, error: str = "") -> dict:
+    """PASS only when ours is strictly above every peer on every slice; a MISS lists each slice it is not."""
+    record = record or {}
+    name, goal = f"{title}: ours above every peer on every slice", "strictly above every peer on each slice"
+    detectors = record.get("detectors", {})
+    ours, peers = detectors.get(OURS), {n: d for n, d in detectors.items() if d.get("kind") == "peer"}
+    if not ours or not peers:
+        why = error or record.get("reason") or record.get("error") or ("no peer installed" if ours else "")
+        return target(name, goal, NOT_MEASURED, reason=why or "not in these results: rerun `langdetect bench`")
+    leads = {s["name"]: lead_over_peers(ours, peers, s["name"]) for s in record["sets"]}
+    behind = [f"{s}: {slice_gap(points, peer)}" for s, (points, peer) in leads.items() if points <= 0]
+    closest, (points, peer) = min(leads.items(), key=lambda item: item[1][0])
+    measured = f"above on {len(leads) - len(behind)} of {len(leads)} slices; closest {closest}: {points:+.1f} vs {peer}"
+    return verdict(name, goal, not behind, measured, "; ".join(behind))
+
+
+def lead_over_peers(ours: dict, peers: dict, slice_name: str) -> tuple[float, str]:
+    """Ours minus the best peer on one slice, in points, and that peer."""
+    best = max(peers, key=lambda p: peers[p]["scores"][slice_name]["accuracy"])
+    return 100 * (ours["scores"][slice_name]["accuracy"] - peers[best]["scores"][slice_name]["accuracy"]), best
+
+
+def slice_gap(points: float, peer: str) -> str:
+    """How far behind (two decimals: a hundredth of a point is a miss too), or a tie."""
+    return f"{peer} {-points:.2f} points ahead" if points < 0 else f"tied with {peer}"
 
 
 def accuracy_gap(best: str, mine: dict, theirs: dict, languages: int = 3) -> str:

@@ -80,7 +80,7 @@ def ensure_bundle(server: TrackingServer, alias: str) -> str:
 
 def ensure_image(kind: str = "cpu-modelless") -> str:
     from images.build import build_images, image_repository
-    from images.engine import image_exists
+    from langdetect_ops.containers import image_exists
 
     image = f"{image_repository(kind)}:latest"
     if not image_exists(image):

@@ -114,7 +114,7 @@ def local_manifest(docs: list[dict], target: LocalTarget) -> dict:
 
 def load_image(image: str) -> None:
     """Docker's image into podman, unless podman already holds the same image id."""
-    from images.engine import docker
+    from langdetect_ops.containers import docker
 
     docker_id = docker("image", "inspect", "-f", "{{.Id}}", image).stdout.strip()
     held = podman("image", "inspect", "-f", "{{.Id}}", f"localhost/{image}", check=False)

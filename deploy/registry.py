@@ -66,7 +66,7 @@ class LocalRegistry:
 
     def push(self, image: str) -> PushResult:
         """`docker push` of a local image under this registry's name."""
-        from images.engine import docker
+        from langdetect_ops.containers import docker
 
         remote = f"{self.address}/{image}"
         docker("tag", image, remote)

@@ -29,7 +29,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from images.engine import docker, image_exists, inspect_image, require_engine, tool_env
+from langdetect_ops.containers import docker, image_exists, inspect_image, require_engine, tool_env
 from langdetect_ops.errors import UserError
 
 BASE_IMAGE_ENV = "LANGDETECT_BASE_IMAGE"

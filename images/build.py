@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from images.base import DEFAULT_BASE_IMAGE, DEFAULT_UV_IMAGE, base_image, uv_image
-from images.engine import image_exists, inspect_image, require_engine, run_logged, tool_env
+from langdetect_ops.containers import image_exists, inspect_image, require_engine, run_logged, tool_env
 from langdetect_ops.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -194,7 +194,7 @@ def containerize(bento: str, image_tags: list[str], labels: dict[str, str], log:
 def trim_build_cache() -> None:
     """Each build leaves its `runtime-venv` stage in BuildKit's cache (5 GB for a GPU image); keep the cache
     to a bound, least recently used first, so the uv download cache of the last builds stays."""
-    from images.engine import docker
+    from langdetect_ops.containers import docker
 
     keep = os.environ.get("LANGDETECT_BUILD_CACHE_KEEP", "12GB")
     docker("builder", "prune", "-f", "--keep-storage", keep, check=False)

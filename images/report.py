@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from images.engine import docker, inspect_image, require_engine, tool_env
+from langdetect_ops.containers import docker, inspect_image, require_engine, tool_env
 from langdetect_ops.errors import UserError
 
 SITE_PACKAGES = "/app/.venv/lib/python3.11/site-packages"

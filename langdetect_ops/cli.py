@@ -62,7 +62,9 @@ def cmd_export(args) -> None:
         f"{f' (@{s.alias})' if s.alias else ''}: fp32 ONNX {s.sizes['onnx_fp32_bytes'] / 1e6:.2f} MB, "
         f"int8 {s.sizes['onnx_int8_bytes'] / 1e6:.2f} MB\n"
         f"parity on {r.texts} test texts: agreement {r.agreement:.3%}, accuracy torch {r.accuracy_torch:.3%} "
-        f"/ ONNX fp32 {r.accuracy_onnx_fp32:.3%} / int8 {r.accuracy_onnx_int8:.3%}"
+        f"/ ONNX fp32 {r.accuracy_onnx_fp32:.3%} / int8 {r.accuracy_onnx_int8:.3%}\n"
+        f"fp32 ONNX vs torch: max |logit difference| {s.fp32.max_abs_logit_diff:.2g} "
+        f"(tolerance {s.fp32.max_logit_diff:g}), argmax agreement {s.fp32.argmax_agreement:.3%}"
     )
     for kind, tag in s.tags.items():
         print(f"BentoML model {tag} ({'imported' if s.created[kind] else 'already in the store'})")
@@ -154,6 +156,7 @@ def cmd_bench(args) -> None:
         build_images=args.build_images,
         argv=args.argv[1:],
         readme=args.readme,
+        allow_dirty=args.allow_dirty,
     )
     results = run_bench(options)
     for t in results["targets"]:
@@ -187,7 +190,12 @@ def add_bench_parser(sub) -> None:
         "--readme",
         type=Path,
         default=Path("README.md"),
-        help="README whose generated serving block is rewritten from the results (default README.md)",
+        help="README whose generated figures are rewritten from the results (default README.md)",
+    )
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="bench a working tree that differs from its commit (refused otherwise); the outputs say so",
     )
     p.set_defaults(func=cmd_bench)
 
@@ -267,6 +275,18 @@ def add_images_parser(sub) -> None:
     p.set_defaults(func=cmd_images_report)
 
 
+def cmd_rescore(args) -> None:
+    from training.rescore import rescore
+
+    print(f"version {args.version}: valid_selection_score {rescore(args.version, args.data):.4%}")
+
+
+def cmd_ood_set(args) -> None:
+    from training.ood import build_ood_sets, summary_lines
+
+    print("\n".join(summary_lines(build_ood_sets(args.out, args.corpus, args.cache), args.out)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langdetect", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-cap", type=int, default=config.CORPUS_TRAIN_CAP, help="maximum training texts per language")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser("rescore", help="log the validation-slice score of a version registered before it existed")
+    p.add_argument("--version", required=True)
+    p.add_argument("--data", type=Path, help="the corpus it was validated on (default: its run's data_dir)")
+    p.set_defaults(func=cmd_rescore)
+
+    p = sub.add_parser("ood-set", help="build the out-of-domain evaluation sets (data/ood) held out of training")
+    p.add_argument("--out", type=Path, default=config.OOD_DIR)
+    p.add_argument("--corpus", type=Path, default=config.CORPUS_DIR, help="the corpus whose texts are excluded")
+    p.add_argument("--cache", type=Path, default=config.DOWNLOAD_CACHE, help="where downloads are kept")
+    p.set_defaults(func=cmd_ood_set)
 
     p = sub.add_parser("train", help="train tokenizer + classifier, log to MLflow, register a version")
     p.add_argument("--profile", choices=sorted(config.PROFILES), default="default")

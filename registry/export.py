@@ -1,4 +1,4 @@
-"""`langdetect export`: registry version -> ONNX fp32 -> int8 -> parity gate -> MLflow -> BentoML store."""
+"""`langdetect export`: registry version -> ONNX fp32 -> int8 -> fp32 check + parity gate -> MLflow -> BentoML."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from langdetect_ops.integrity import bundle_hashes, file_sha256
 from registry import bento_store, parity
 from registry.models import registry_client, resolve
 from registry.onnx_export import export_onnx, quantize_int8
-from service.inference import OnnxClassifier, TorchClassifier, write_labels
+from service.inference import OnnxClassifier, TorchClassifier, softmax, write_labels
 from service.pin import write_pin
 from training.dataset import load_dataset
 
@@ -32,6 +32,7 @@ class ExportSummary:
     alias: str | None
     run_id: str
     report: parity.ParityReport
+    fp32: parity.Fp32Report  # the fp32 ONNX graph against torch, before quantisation
     sizes: dict[str, int]
     tags: dict[str, str]  # BentoML store tags: {"onnx": ..., "torch": ...}
     created: dict[str, bool]
@@ -55,12 +56,13 @@ def run_export(
     torch_dir, onnx_dir = _build_bundles(client, model_version, out)
     if tamper:
         tamper(onnx_dir / INT8_FILE)
-    report = _parity(torch_dir, onnx_dir, out / FP32_FILE, test)
+    report, fp32 = _parity(torch_dir, onnx_dir, out / FP32_FILE, test)
     sizes = {
         "onnx_fp32_bytes": (out / FP32_FILE).stat().st_size,
         "onnx_int8_bytes": (onnx_dir / INT8_FILE).stat().st_size,
     }
-    _log_export(client, model_version, out, torch_dir, onnx_dir, report, sizes)
+    _log_export(client, model_version, out, torch_dir, onnx_dir, report, fp32, sizes)
+    parity.enforce_fp32(fp32)  # first: a wrong fp32 graph makes the int8 figures meaningless
     parity.enforce(report)
     lineage = {
         "mlflow_model": model_version.name,
@@ -85,6 +87,7 @@ def run_export(
         alias,
         model_version.run_id,
         report,
+        fp32,
         sizes,
         tags,
         {"onnx": onnx.created, "torch": torch_.created},
@@ -129,19 +132,21 @@ def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
     return torch_dir, onnx_dir
 
 
-def _parity(torch_dir: Path, onnx_dir: Path, fp32_path: Path, test) -> parity.ParityReport:
-    torch_probs = TorchClassifier(torch_dir, device="cpu").probabilities(test.texts)
+def _parity(torch_dir: Path, onnx_dir: Path, fp32_path: Path, test) -> tuple[parity.ParityReport, parity.Fp32Report]:
+    """The int8 gate on probabilities, and the fp32 check on logits (the same test texts)."""
+    torch_logits = TorchClassifier(torch_dir, device="cpu").text_logits(test.texts)
+    fp32_logits = OnnxClassifier(onnx_dir, model_file=str(fp32_path.resolve())).text_logits(test.texts)
     int8_probs = OnnxClassifier(onnx_dir).probabilities(test.texts)
-    fp32 = OnnxClassifier(onnx_dir, model_file=str(fp32_path.resolve()))
-    return parity.compare(torch_probs, fp32.probabilities(test.texts), int8_probs, test.labels)
+    report = parity.compare(softmax(torch_logits), softmax(fp32_logits), int8_probs, test.labels)
+    return report, parity.compare_fp32(torch_logits, fp32_logits)
 
 
 def _log_export(
-    client, model_version, out: Path, torch_dir: Path, onnx_dir: Path, report, sizes: dict[str, int]
+    client, model_version, out: Path, torch_dir: Path, onnx_dir: Path, report, fp32, sizes: dict[str, int]
 ) -> None:
-    """An export run holds the ONNX files, the parity report and the serving bundle (serving/onnx,
-    serving/torch: what `langdetect fetch-model` downloads); tags on the version link to it and record
-    the sha256 of every bundle file, which the fetcher checks."""
+    """An export run holds the ONNX files, the parity report (with the fp32 check) and the serving bundle
+    (serving/onnx, serving/torch: what `langdetect fetch-model` downloads); tags on the version link to it
+    and record the sha256 of every bundle file, which the fetcher checks."""
     import mlflow
 
     with mlflow.start_run(run_name=f"export-v{model_version.version}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
@@ -154,13 +159,15 @@ def _log_export(
             }
         )
         mlflow.log_metrics({**sizes, **{k: float(v) for k, v in report.as_dict().items()}})
+        mlflow.log_metrics({f"fp32_{k}": float(v) for k, v in fp32.as_dict().items()})
         mlflow.log_artifact(str(out / FP32_FILE), artifact_path="onnx")
         mlflow.log_artifact(str(onnx_dir / INT8_FILE), artifact_path="onnx")
         report_path = out / "parity.json"
-        report_path.write_text(json.dumps(report.as_dict(), indent=1))
+        report_path.write_text(json.dumps({**report.as_dict(), "fp32_check": fp32.as_dict()}, indent=1))
         mlflow.log_artifact(str(report_path), artifact_path="onnx")
         bundles = (("onnx", onnx_dir), ("torch", torch_dir))
-        if report.passed:  # a bundle that fails the gate is never offered to fetchers
+        passed = report.passed and fp32.passed
+        if passed:  # a bundle that fails a gate is never offered to fetchers
             for kind, bundle in bundles:
                 mlflow.log_artifacts(str(bundle), artifact_path=f"{SERVING_DIR}/{kind}")
     tags = {
@@ -169,10 +176,12 @@ def _log_export(
         "onnx_int8_sha256": file_sha256(onnx_dir / INT8_FILE),
         "parity_agreement": f"{report.agreement:.6f}",
         "parity_passed": str(report.passed).lower(),
+        "fp32_max_abs_logit_diff": f"{fp32.max_abs_logit_diff:.3g}",
+        "fp32_check_passed": str(fp32.passed).lower(),
         **{k: str(v) for k, v in sizes.items()},
     }
     root = client.get_experiment(run.info.experiment_id).artifact_location
-    served_at = proxy_path(run.info.artifact_uri, root) if report.passed else None
+    served_at = proxy_path(run.info.artifact_uri, root) if passed else None
     if served_at is not None:
         bundle_sha256 = {
             f"{kind}/{name}": digest for kind, bundle in bundles for name, digest in bundle_hashes(bundle).items()
@@ -187,7 +196,7 @@ def _log_export(
         for key in (BUNDLE_PATH_TAG, BUNDLE_SHA256_TAG):
             if key in (model_version.tags or {}):
                 client.delete_model_version_tag(model_version.name, model_version.version, key)
-        if report.passed:
+        if passed:
             print(
                 f"note: the export run's artifacts ({run.info.artifact_uri}) are not behind an MLflow artifact "
                 "proxy, so `langdetect fetch-model` cannot fetch this version: export against "

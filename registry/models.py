@@ -10,7 +10,7 @@ def registry_client():
     """An MlflowClient on MLFLOW_TRACKING_URI (or the embedded sqlite store)."""
     from mlflow import MlflowClient
 
-    from training.tracking import setup_mlflow
+    from langdetect_ops.mlflow_setup import setup_mlflow
 
     setup_mlflow()
     return MlflowClient()

@@ -1,8 +1,9 @@
 """`langdetect promote VERSION`: what the MLflow UI's Aliases editor does, plus a quality guard.
 
-The guard selects on the validation split (valid_accuracy, measured on the split whose sha256 is
-data_sha256_valid); the test split is reported, never used to choose, so the test accuracy of the
-champion stays an unselected estimate."""
+The guard selects on the validation split: valid_selection_score, the mean accuracy over its full texts and
+its 1/2/3-word and 10/20-character slices, measured on the split whose sha256 is data_sha256_valid. The test
+split and the out-of-domain sets are reported, never used to choose, so their figures for the champion stay
+unselected estimates."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from langdetect_ops import config
 from langdetect_ops.errors import UserError
 from registry.models import get_by_alias, get_version, metric_tag, registry_client
 
-SELECTION_METRIC = "valid_accuracy"
+SELECTION_METRIC = "valid_selection_score"  # training/pipeline.py SELECTION_SCORE
 SELECTION_SPLIT = "data_sha256_valid"
 
 
@@ -91,8 +92,8 @@ def _refuse_if_worse(client, candidate, current, alias: str) -> None:
     if old is None:
         raise NotPromoted(
             f"@{alias} (version {current.version}) has no {SELECTION_METRIC}, neither as a tag nor in "
-            f"its run (it predates selection on the validation split), so version "
-            f"{candidate.version} cannot be compared with it; pass --force to promote it anyway"
+            f"its run (it predates selection on the validation slices), so version {candidate.version} cannot "
+            f"be compared with it: `langdetect rescore --version {current.version}` scores it"
         )
     if new <= old:
         raise NotPromoted(

@@ -8,6 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY=true BENTOML_DO_NOT_TRACK=true
 scripts/setup.sh
 bin=.venv/bin
 "$bin/langdetect" corpus                                 # data/corpus: train/valid/test.csv + manifest
+"$bin/langdetect" ood-set                                # data/ood: out-of-domain sets, held out of training
 "$bin/langdetect" train --profile "${PROFILE:-default}"  # MLflow run + new version of `langdetect`
 # @champion, unless the new version is not better on the validation split: then the champion stays (exit 3),
 # a normal outcome of a retrain, and the champion is what gets exported.

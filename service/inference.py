@@ -61,12 +61,16 @@ class Classifier:
     batch_size = 64
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        return softmax(self.text_logits(texts))
+
+    def text_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 logits in input order (the export's fp32 check compares these, not probabilities)."""
         order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             idx = order[start : start + self.batch_size]
             ids, mask = encode(self.tokenizer, [texts[i] for i in idx])
-            out[idx] = softmax(self.logits(ids, mask).astype(np.float32))
+            out[idx] = self.logits(ids, mask)
         return out
 
     def logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.serving import BentoServer
+from langdetect_ops.processes import BentoServer
 
 REPO = Path(__file__).resolve().parent.parent
 MINI_CORPUS = REPO / "tests" / "fixtures" / "mini_corpus"
@@ -114,7 +114,7 @@ def server(exported):
 def docker_engine():
     """A Docker engine (scripts/install-docker.sh runs when none answers, as root); skips with the reason
     when it cannot be set up, except under CI, where a skip would hide a broken set-up."""
-    from images.engine import engine_problem_after_setup
+    from langdetect_ops.containers import engine_problem_after_setup
 
     problem = engine_problem_after_setup()
     if problem:
@@ -129,7 +129,7 @@ def image_builder(docker_engine, exported, tmp_path_factory):
     session's BENTOML_HOME (the model-less kinds carry none)."""
     from images.base import HOST_CA_CERTIFICATES, ensure_base_images
     from images.build import build_images
-    from images.engine import docker
+    from langdetect_ops.containers import docker
 
     built = {}
     logs = tmp_path_factory.mktemp("image-builds")

@@ -4,6 +4,7 @@ No peers, servers, Docker or network needed; the one test that loads a peer skip
 """
 
 import math
+import re
 
 import pytest
 
@@ -11,8 +12,17 @@ from bench.accuracy import score
 from bench.http_load import percentiles_ms
 from bench.peers import per_text, to_label
 from bench.report import render
-from bench.slices import FULL, char_slice, evaluation_sets, first_chars, first_words, stratified_sample, word_slice
 from bench.targets import MISS, NOT_MEASURED, PASS, evaluate
+from langdetect_ops.slices import (
+    FULL,
+    FULL_TEXT,
+    char_slice,
+    evaluation_sets,
+    first_chars,
+    first_words,
+    stratified_sample,
+    word_slice,
+)
 
 
 def test_first_words_and_chars_cut_only_long_enough_texts():
@@ -95,8 +105,43 @@ def test_percentiles_in_milliseconds():
     assert all(math.isnan(p) for p in percentiles_ms([]))
 
 
-def scores(accuracy: float, per_language: dict[str, float]) -> dict:
-    return {FULL: {"texts": 100, "accuracy": accuracy, "macro": accuracy, "per_language": per_language, "seconds": 1.0}}
+def scores(accuracy: float, per_language: dict[str, float], slice_names: tuple[str, ...] = (FULL,)) -> dict:
+    one = {"texts": 100, "accuracy": accuracy, "macro": accuracy, "per_language": per_language, "seconds": 1.0}
+    return {name: dict(one) for name in slice_names}
+
+
+OOD_SLICES = (FULL_TEXT, "1 word")
+
+
+def ood_results(ours: float, peer: float = 0.85) -> dict:
+    """accuracy["ood"]: the main set scored for ours and lingua on two slices, the UDHR not built."""
+    detectors = {
+        name: {"kind": kind, "scores": scores(acc, {"de": acc, "sw": acc}, OOD_SLICES)}
+        for name, kind, acc in (("ours int8 ONNX", "ours", ours), ("lingua", "peer", peer))
+    }
+    return {
+        "ood": {
+            "name": "out of domain",
+            "path": "data/ood/ood.csv",
+            "built": True,
+            "sha256": "ab" * 32,
+            "manifest": "matches",
+            "file_texts": 120,
+            "counts": {
+                "per_language": {"de": 100, "sw": 20},
+                "per_source_type": {"appstream": {"de": 40}, "debconf": {"de": 60, "sw": 20}},
+            },
+            "texts_per_language": {"de": 100, "sw": 20},
+            "sets": [{"name": n, "texts": 120, "languages": 2} for n in OOD_SLICES],
+            "detectors": detectors,
+        },
+        "udhr": {
+            "name": "UDHR",
+            "path": "data/ood/udhr.csv",
+            "built": False,
+            "reason": "not built: run `langdetect ood-set`",
+        },
+    }
 
 
 def run(route: str, concurrency: int, batch: int, rps: float, p99: float, errors: int = 0) -> dict:
@@ -148,6 +193,7 @@ def fake_results(
     gpu_pull_s: float = 60.0,
     served: str = "2",
     modelless_mb: float | None = None,
+    ood: float = 0.9,
 ) -> dict:
     detectors = {
         "ours int8 ONNX": {
@@ -219,6 +265,7 @@ def fake_results(
             "sets": [{"name": FULL, "texts": 100, "languages": 2}],
             "detectors": detectors,
             "unavailable": [{"name": "cld3", "package": "cld3-py", "reason": "not installed"}],
+            "ood": ood_results(ood),
         },
         "speed": {
             "texts": 10,
@@ -279,6 +326,7 @@ def test_targets_miss_with_a_reason_that_names_the_numbers():
                 gpu_pull_s=10,
                 served="1",
                 modelless_mb=300,
+                ood=0.8,
             )
         )
     }
@@ -300,6 +348,9 @@ def test_targets_miss_with_a_reason_that_names_the_numbers():
     assert targets["fetch-model on loopback (worst of the runs)"]["measured"].startswith("4.50 s")
     assert targets["cold pull, CPU vs GPU image"]["measured"].startswith("10.0x")
     assert "champion 2" in targets["a pod restart fetches @champion, no image built"]["reason"]
+    ood = targets["out of domain: ours above every peer on every slice"]
+    assert ood["reason"] == "full text: lingua 5.00 points ahead; 1 word: lingua 5.00 points ahead"
+    assert ood["measured"] == "above on 0 of 2 slices; closest full text: -5.0 vs lingua"
 
 
 def test_targets_not_measured_without_docker_or_peers():
@@ -390,13 +441,13 @@ def test_bench_without_a_champion_or_its_export_exits_2(tmp_path, monkeypatch, c
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
-    assert main(["bench", "--quick"]) == 2
+    assert main(["bench", "--quick", "--allow-dirty"]) == 2
     assert "no registered model 'langdetect'" in capsys.readouterr().err
     client = MlflowClient(uri, uri)
     client.create_registered_model("langdetect")
     client.create_model_version("langdetect", source=str(tmp_path), run_id=None)
     client.set_registered_model_alias("langdetect", "champion", "1")
-    assert main(["bench", "--quick"]) == 2
+    assert main(["bench", "--quick", "--allow-dirty"]) == 2
     err = capsys.readouterr().err
     assert "version 1 has no export" in err and "langdetect export --version 1" in err and "Traceback" not in err
 
@@ -425,3 +476,203 @@ def test_readme_fleet_block_is_rewritten_from_the_results(tmp_path):
     assert "- `langdetect-cpu:latest`: 200.0 MB, 80.0 MB compressed (runtime venv 150.0 MB)" in text
     assert "fetch-model` on loopback: 6.0 MB in 0.80 s" in text and "cold pull 60.0 s" in text
     assert "serving @champion = version 2" in text
+
+
+def test_ood_target_passes_only_above_every_peer_on_every_slice_and_names_each_miss():
+    results = fake_results()
+    found = {t["name"]: t for t in evaluate(results)}
+    assert found["out of domain: ours above every peer on every slice"]["status"] == PASS
+    assert not any(name.startswith("UDHR") for name in found)  # not built: no target
+    one_word = results["accuracy"]["ood"]["ood"]["detectors"]["ours int8 ONNX"]["scores"]["1 word"]
+    one_word["accuracy"] = 0.85  # a tie is not above
+    results["accuracy"]["ood"]["udhr"] = {**results["accuracy"]["ood"]["ood"], "name": "UDHR"}
+    found = {t["name"]: t for t in evaluate(results)}
+    assert found["out of domain: ours above every peer on every slice"]["status"] == MISS
+    assert found["out of domain: ours above every peer on every slice"]["reason"] == "1 word: tied with lingua"
+    assert found["UDHR: ours above every peer on every slice"]["status"] == MISS
+    results["accuracy"].pop("ood")
+    missing = {t["name"]: t for t in evaluate(results)}["out of domain: ours above every peer on every slice"]
+    assert missing["status"] == NOT_MEASURED and "rerun `langdetect bench`" in missing["reason"]
+    results["accuracy"]["ood"] = {"ood": ood_results(0.9)["udhr"]}
+    missing = {t["name"]: t for t in evaluate(results)}["out of domain: ours above every peer on every slice"]
+    assert missing["status"] == NOT_MEASURED and missing["reason"] == "not built: run `langdetect ood-set`"
+
+
+def write_ood_csv(path, rows) -> str:
+    import csv
+    import hashlib
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["labels", "text", "source"])
+        writer.writerows(rows)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_ood_sets_are_checked_counted_sliced_and_subsampled_and_a_missing_one_is_not_built(tmp_path):
+    import json
+
+    from bench.ood_sets import load_ood_sets
+
+    rows = [("de", f"Das ist Satz Nummer {i}", f"debconf:pkg{i % 2}") for i in range(5)]
+    rows += [
+        ("fr", "Voici une phrase en français", "appstream:gimp"),
+        ("zh", "这是一个中文句子，很长很长", "appstream:gimp"),
+    ]
+    sha = write_ood_csv(tmp_path / "ood.csv", rows)
+    (tmp_path / "manifest.json").write_text(json.dumps({"builder_version": "1.0", "sets": {"ood": {"sha256": sha}}}))
+    ood, udhr = load_ood_sets(tmp_path, per_language=None)
+    assert ood.record["built"] and ood.record["manifest"] == "matches" and ood.record["file_texts"] == 7
+    assert ood.record["counts"] == {
+        "per_language": {"de": 5, "fr": 1, "zh": 1},
+        "per_source_type": {"appstream": {"fr": 1, "zh": 1}, "debconf": {"de": 5}},
+    }
+    assert [s.name for s in ood.slices] == [FULL_TEXT, "1 word", "2 words", "3 words", "10 chars", "20 chars"]
+    assert ood.slices[1].labels == ["de"] * 5 + ["fr"]  # no word slices for zh
+    assert udhr.slices == [] and udhr.record == {
+        "name": "UDHR",
+        "path": str(tmp_path / "udhr.csv"),
+        "built": False,
+        "reason": "not built: run `langdetect ood-set`",
+    }
+    quick, _ = load_ood_sets(tmp_path, per_language=2)
+    assert quick.record["texts_per_language"] == {"de": 2, "fr": 1, "zh": 1} and quick.record["file_texts"] == 7
+    write_ood_csv(tmp_path / "ood.csv", rows[:3])
+    assert load_ood_sets(tmp_path, None)[0].record["manifest"].startswith("sha256 differs from manifest.json")
+
+
+def test_accuracy_scores_every_set_with_each_detector_loaded_once_and_keeps_the_test_split_shape(tmp_path):
+    from bench.detectors import Detector
+    from bench.ood_sets import load_ood_sets
+    from bench.run import accuracy
+
+    write_ood_csv(tmp_path / "ood.csv", [("de", "Guten Morgen allerseits und willkommen", "udhr")])
+    loads = []
+
+    def load(threads):
+        loads.append(threads)
+        return lambda texts: ["de"] * len(texts)
+
+    detectors = [
+        Detector("ours int8 ONNX", "ours", "p", "v1", load, True),
+        Detector("lingua", "peer", "l", "2", load, True),
+    ]
+    result = accuracy(detectors, [], ["Hallo Welt wie geht es"], ["de"], load_ood_sets(tmp_path, None))
+    assert len(loads) == 2  # one load per detector, whatever the number of sets
+    assert [s["name"] for s in result["sets"]][0] == FULL and result["texts_per_language"] == {"de": 1}
+    assert result["detectors"]["lingua"]["scores"][FULL]["accuracy"] == 1.0
+    ood = result["ood"]["ood"]
+    assert ood["detectors"]["lingua"]["kind"] == "peer" and ood["detectors"]["lingua"]["scores"]["1 word"]["texts"] == 1
+    assert result["ood"]["udhr"]["built"] is False
+
+
+def test_report_shows_each_ood_set_with_the_best_of_each_column_in_bold():
+    results = fake_results()
+    results["targets"] = evaluate(results)
+    text = render(results, {}, "docs/bench")
+    assert "### Out of domain (`data/ood/ood.csv`)" in text and "No text for ar, bg," in text
+    assert "| detector | full text | 1 word |" in text and "| ours int8 ONNX | **90.0%** | **90.0%** |" in text
+    assert "| lingua | 85.0% | 85.0% |" in text
+    assert "weakest languages on the full texts: de 90.0% (of 100), sw 90.0% (of 20)." in text
+    assert "| language | appstream | debconf | texts |" in text and "| sw | 0 | 20 | 20 |" in text
+    assert "### UDHR (`data/ood/udhr.csv`)\n\nNot built: run `langdetect ood-set`." in text
+
+
+def test_readme_blocks_are_what_the_committed_results_render():
+    """A figure edited by hand inside a generated block fails here: rerun `langdetect bench` instead."""
+    import json
+    from pathlib import Path
+
+    from bench.readme import BLOCKS, with_blocks
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    assert all(b.begin in readme and b.end in readme for b in BLOCKS)
+    assert with_blocks(readme, json.loads((root / "docs/bench/results.json").read_text())) == readme
+
+
+# Figures in README.md outside the generated blocks that are settings or bounds, not measurements.
+NOT_MEASUREMENTS = (
+    "1,200 texts per language each (`--cap 12000`: 10% each)",  # corpus caps
+    "cuts 35% of training texts",  # training profile
+    "at least 99.5% of texts",  # the parity gate
+    "a body over 32 MiB",  # request limit
+    "256 MB of memory",  # the container's limit
+    "a 5 s `preStop`",  # deployment settings
+    "a 45 s grace period",
+)
+MEASUREMENT = re.compile(
+    r"(?<![\w.])\d[\d,]*(?:\.\d+)?\s?(?:%|ms\b|s\b|min\b|minutes?\b|seconds?\b|hours?\b|[KMG]i?B\b|"
+    r"(?:req|requests|texts|steps)/s\b|x\b(?! \d)|parameters\b)|macro-F1 \d"
+)
+
+
+def test_readme_has_no_measurement_typed_outside_the_generated_blocks():
+    from pathlib import Path
+
+    from bench.readme import outside_blocks
+
+    text = outside_blocks((Path(__file__).resolve().parent.parent / "README.md").read_text())
+    for allowed in NOT_MEASUREMENTS:
+        assert allowed in text, f"stale allow-list entry: {allowed!r}"
+        text = text.replace(allowed, "")
+    typed = [m.group(0) + " in: " + text[max(0, m.start() - 40) : m.end() + 20] for m in MEASUREMENT.finditer(text)]
+    assert not typed, "measurements typed by hand in README.md (generate them in bench/readme.py):\n" + "\n".join(typed)
+
+
+def git_repo(path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "bench@test")
+    git("config", "user.name", "bench test")
+    (path / ".gitignore").write_text("/data/\n")
+    (path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    return git
+
+
+def test_bench_refuses_a_dirty_tree_unless_allowed_and_then_marks_every_output(tmp_path):
+    from bench.readme import BLOCKS, rendered
+    from bench.run import git_tree, require_clean_tree
+    from langdetect_ops.errors import UserError
+
+    git = git_repo(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "big.csv").write_text("ignored\n")
+    clean = require_clean_tree(False, tmp_path)
+    assert len(clean.commit) == 40 and clean.dirty_paths == ()
+    (tmp_path / "code.py").write_text("x = 2\n")
+    (tmp_path / "new file.py").write_text("")
+    with pytest.raises(UserError, match=r"differs from commit .* \(2 paths: code.py, new file.py\).*--allow-dirty"):
+        require_clean_tree(False, tmp_path)
+    assert require_clean_tree(True, tmp_path).dirty_paths == ("code.py", "new file.py")
+    git("add", "-A")
+    git("commit", "-qm", "second")
+    git("mv", "code.py", "moved.py")
+    assert git_tree(tmp_path).dirty_paths == ("moved.py",)  # a rename: its source path is not a second entry
+    assert git_tree(tmp_path / "not-a-repo").commit == "unknown"
+
+    results = fake_results()
+    results["meta"] |= {"git_commit": clean.commit, "dirty": True, "dirty_paths": ["code.py", "new file.py"]}
+    note = f"**Generated from a dirty tree (commit `{clean.commit[:12]}` + changes: `code.py`, `new file.py`).**"
+    results["targets"] = evaluate(results)
+    assert note in render(results, {}, "docs/bench")
+    assert all(rendered(block, results).startswith(note) for block in BLOCKS)
+    results["meta"]["dirty"] = False
+    assert not any("dirty tree" in rendered(block, results) for block in BLOCKS)
+
+
+def test_training_time_target_passes_within_the_budget_only():
+    from bench.targets import training_time_target
+
+    run = {"profile": "default", "device": "cpu", "train_seconds": 600.0}
+    assert training_time_target({**run, "command_seconds": 899.0})["status"] == PASS
+    over = training_time_target({**run, "command_seconds": 960.0})
+    assert over["status"] == MISS and "1.0 min over" in over["reason"]
+    assert training_time_target({**run, "profile": "smoke", "command_seconds": 10.0})["status"] == NOT_MEASURED
+    assert training_time_target({"profile": "default", "train_seconds": 600.0})["status"] == NOT_MEASURED

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from conftest import longest_per_language
 
-from bench.containers import Container
-from bench.faults import drain_under_load, recovery_after_kill, worker_pids
 from images.report import SITE_PACKAGES
 from langdetect_ops.config import LANGUAGES
+from langdetect_ops.containers import Container
+from langdetect_ops.faults import drain_under_load, recovery_after_kill, worker_pids
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 MAX_CPU_IMAGE_BYTES = 230e6  # loose: the diet targets 200 MB (langdetect bench measures it)
@@ -54,7 +54,7 @@ def multilingual():
 
 
 def run_in(image: str, entrypoint: str, *args: str) -> subprocess.CompletedProcess:
-    from images.engine import docker
+    from langdetect_ops.containers import docker
 
     return docker("run", "--rm", "--network", "none", "--entrypoint", entrypoint, image, *args, check=False)
 
@@ -75,7 +75,7 @@ def test_images_are_tagged_with_the_bento_and_labelled_with_the_model(built, exp
     import bentoml
 
     from images.build import image_repository
-    from images.engine import image_exists, inspect_image
+    from langdetect_ops.containers import image_exists, inspect_image
 
     for kind, runtimes in (("cpu", ["onnx"]), ("gpu", ["onnx", "torch"])):
         image = built[kind]
@@ -135,12 +135,33 @@ def test_cpu_image_has_bytecode_for_what_serving_imports_only(built):
     assert c_api.stdout.strip() == "0", "onnxruntime's C-API library (unused by Python) is in the image"
 
 
+def requests_counted(metrics_text: str, endpoint: str, status: int) -> float:
+    """BentoML 1.4.39's own request counter (namespace bentoml_service) for one route and status code."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == "bentoml_service_request_total"
+        and sample.labels.get("endpoint") == endpoint
+        and sample.labels.get("http_response_code") == str(status)
+    )
+
+
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
 def test_container_serves_health_and_metrics(containers, kind):
     url = containers[kind]
     assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
-    metrics = httpx.get(f"{url}/metrics", timeout=10)
-    assert metrics.status_code == 200 and "bentoml_" in metrics.text
+
+    def detect_answered() -> float:
+        metrics = httpx.get(f"{url}/metrics", timeout=10)
+        assert metrics.status_code == 200
+        return requests_counted(metrics.text, "/detect", 200)
+
+    before = detect_answered()
+    assert httpx.post(f"{url}/detect", json={"text": "Guten Morgen zusammen"}, timeout=30).status_code == 200
+    assert detect_answered() == before + 1
 
 
 def test_containers_report_what_they_run(containers, exported):
@@ -205,7 +226,7 @@ def test_killed_worker_in_the_cpu_container_is_replaced(built):
 
 
 def test_docker_stop_under_load_loses_no_accepted_request(built):
-    from images.engine import docker
+    from langdetect_ops.containers import docker
 
     with Container(built["cpu"].image) as container:
         container.wait_ready(timeout=120)

@@ -7,16 +7,19 @@ import array
 import csv
 import gzip
 import hashlib
+import itertools
 import json
 import random
 import shutil
 import struct
 import subprocess
+from collections import Counter
 from pathlib import Path
 
+import polib
 import pytest
 
-from langdetect_ops.config import LANGUAGES
+from langdetect_ops.config import LANGUAGES, SPLITS
 from langdetect_ops.errors import UserError
 from training import corpus
 from training import textfilter as tf
@@ -323,6 +326,74 @@ def test_extract_tree(tmp_path):
     assert not any("Rainy River" in text for text in result.texts["en"])
 
 
+def _po_catalog(entries: list[polib.POEntry]) -> polib.POFile:
+    catalog = polib.POFile()
+    catalog.metadata = {"Content-Type": "text/plain; charset=UTF-8", "Plural-Forms": "nplurals=2; plural=(n != 1);"}
+    catalog.extend(entries)
+    return catalog
+
+
+def test_catalog_texts_keep_every_plural_form_and_every_context(tmp_path):
+    path = tmp_path / "de.mo"
+    _po_catalog(
+        [
+            polib.POEntry(
+                msgid="One file was removed from the folder",
+                msgid_plural="Several files were removed from the folder",
+                msgstr_plural={
+                    0: "Eine Datei wurde aus dem Ordner entfernt",
+                    1: "Dateien wurden aus dem Ordner entfernt",
+                },
+            ),
+            polib.POEntry(msgctxt="menu", msgid="Open the recent documents", msgstr="Die letzten Dokumente öffnen"),
+            polib.POEntry(
+                msgctxt="tooltip", msgid="Open the recent documents", msgstr="Zuletzt benutzte Dokumente öffnen"
+            ),
+            polib.POEntry(msgid="Close the window now", msgstr="Close the window now"),  # left untranslated
+        ]
+    ).save_as_mofile(str(path))
+    english: set[str] = set()
+    texts = corpus._catalog_texts(path, "de", english)
+    assert sorted(texts) == sorted(
+        [
+            "Eine Datei wurde aus dem Ordner entfernt",
+            "Dateien wurden aus dem Ordner entfernt",
+            "Die letzten Dokumente öffnen",
+            "Zuletzt benutzte Dokumente öffnen",
+        ]
+    )
+    # English takes the singular msgids without their context; the plural msgid is not a source string.
+    assert english == {"One file was removed from the folder", "Open the recent documents", "Close the window now"}
+
+
+def test_catalog_texts_skip_fuzzy_and_empty_translations(tmp_path):
+    path = tmp_path / "de.mo"
+    _po_catalog(
+        [
+            polib.POEntry(msgid="Check the spelling", msgstr="Rechtschreibung prüfen", flags=["fuzzy"]),
+            polib.POEntry(msgid="Print the whole page", msgstr=""),
+            polib.POEntry(msgid="Save the document", msgstr="Das Dokument speichern"),
+        ]
+    ).save_as_mofile(str(path))  # as msgfmt does, fuzzy and empty entries stay out of the .mo
+    english: set[str] = set()
+    assert corpus._catalog_texts(path, "de", english) == ["Das Dokument speichern"]
+    assert english == {"Save the document"}
+    # A writer that keeps an empty msgstr: it gives no text, while its msgid is still English.
+    write_mo(tmp_path / "tree/usr/share/locale/de/LC_MESSAGES/app.mo", {"Print the whole page now": ""})
+    result = corpus.extract_tree(tmp_path / "tree", "pkg", corpus.PackageTexts("pkg", "1", "x.deb", 0))
+    assert "de" not in result.texts and not result.rejected
+    assert result.texts["en"] == ["Print the whole page now"]
+
+
+@pytest.mark.parametrize("damage", [lambda data: data[:40], lambda data: b"not a catalog" + data[13:]])
+def test_unreadable_catalog_is_skipped(tmp_path, damage):
+    path = tmp_path / "de.mo"
+    write_mo(path, {"Save the document": "Das Dokument speichern"})
+    path.write_bytes(damage(path.read_bytes()))
+    english: set[str] = set()
+    assert corpus._catalog_texts(path, "de", english) == [] and english == set()
+
+
 @pytest.mark.parametrize(
     "package, group",
     [
@@ -507,6 +578,8 @@ def test_build_corpus_end_to_end(deb_cache, tmp_path, monkeypatch, caplog):
         tmp_path / "again", deb_cache, cap_per_language=100, seed=3, packages=PACKAGES, progress=False
     )
     assert again["files"] == manifest["files"]  # reproducible byte for byte
+    assert split_overlaps(split_paths(out)) == {}
+    assert manifest_mismatches(out) == []
 
 
 def test_build_corpus_names_languages_without_texts(deb_cache, tmp_path):
@@ -530,3 +603,114 @@ def test_build_corpus_rejects_an_empty_train_cap_before_downloading(tmp_path, mo
     monkeypatch.setattr(corpus, "download_packages", lambda *a: pytest.fail("downloaded before checking"))
     with pytest.raises(UserError, match="train_cap must be at least 1"):
         corpus.build_corpus(tmp_path / "out", tmp_path / "cache", train_cap=0, progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# leakage between splits, and the manifest against the files: the real corpus and fixtures
+
+REAL_CORPUS = Path(__file__).resolve().parent.parent / "data" / "corpus"
+
+
+def split_paths(corpus_dir: Path) -> dict[str, Path]:
+    return {split: corpus_dir / f"{split}.csv" for split in SPLITS}
+
+
+def read_rows(path: Path) -> list[tuple[str, str]]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        assert next(reader) == ["labels", "text"], f"{path}: not papluca's header"
+        return [(label, text) for label, text in reader]
+
+
+def split_overlaps(paths: dict[str, Path]) -> dict[tuple[str, str], list[str]]:
+    """Texts of one split that another split also holds, compared by the builder's own dedup key (case,
+    punctuation and digits ignored: what deduplicate treats as one text), whatever their labels.
+    {(split, later split): [texts of the first]}; empty when nothing leaks."""
+    keys = {split: {tf.dedup_key(text): text for _, text in read_rows(path)} for split, path in paths.items()}
+    overlaps = {}
+    for first, second in itertools.combinations(keys, 2):
+        shared = keys[first].keys() & keys[second].keys()
+        if shared:
+            overlaps[(first, second)] = sorted(keys[first][key] for key in shared)
+    return overlaps
+
+
+def manifest_mismatches(corpus_dir: Path) -> list[str]:
+    """Where manifest.json disagrees with the CSV files beside it: counts per language, totals, rows, sha256."""
+    manifest = json.loads((corpus_dir / "manifest.json").read_text(encoding="utf-8"))
+    problems = []
+    for split, path in split_paths(corpus_dir).items():
+        counted = Counter(label for label, _ in read_rows(path))
+        recorded = manifest["files"][f"{split}.csv"]
+        if counted != Counter(manifest["counts"][split]):  # a missing language counts as 0 on both sides
+            problems.append(f"{split}: texts per language {dict(counted)}, manifest {manifest['counts'][split]}")
+        if not manifest["totals"][split] == recorded["rows"] == counted.total():
+            problems.append(f"{split}: {counted.total()} rows, manifest {manifest['totals'][split]}/{recorded['rows']}")
+        if recorded["sha256"] != hashlib.sha256(path.read_bytes()).hexdigest():
+            problems.append(f"{split}: sha256 differs from the manifest's")
+    return problems
+
+
+def _write_corpus(corpus_dir: Path, rows: dict[str, list[tuple[str, str]]]) -> dict[str, Path]:
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        f"{split}.csv": {"rows": len(r), "sha256": corpus.write_split(corpus_dir / f"{split}.csv", r)}
+        for split, r in rows.items()
+    }
+    counts = {split: dict(Counter(label for label, _ in r)) for split, r in rows.items()}
+    manifest = {"counts": counts, "totals": {s: len(r) for s, r in rows.items()}, "files": files}
+    (corpus_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return split_paths(corpus_dir)
+
+
+CLEAN_ROWS = {
+    "train": [("de", "Die Datei wurde gespeichert."), ("fr", "Le fichier a été enregistré.")],
+    "valid": [("de", "Der Ordner ist leer."), ("fr", "Le dossier est vide.")],
+    "test": [("de", "Das Fenster wird geschlossen."), ("fr", "La fenêtre se ferme.")],
+}
+
+
+def test_split_overlaps_is_empty_for_disjoint_splits(tmp_path):
+    assert split_overlaps(_write_corpus(tmp_path, CLEAN_ROWS)) == {}
+
+
+@pytest.mark.parametrize(
+    "leak, split",
+    [
+        (("de", "Die Datei wurde gespeichert."), "test"),  # the very same row
+        (("nl", "die Datei wurde gespeichert"), "valid"),  # another label, case and punctuation
+        (("fr", "Le fichier a été enregistré (2 fois)."), "test"),  # vs "…(3 fois)" in train below
+    ],
+)
+def test_split_overlaps_finds_a_text_in_two_splits(tmp_path, leak, split):
+    rows = {s: list(r) for s, r in CLEAN_ROWS.items()}
+    rows["train"].append(("fr", "Le fichier a été enregistré (3 fois)."))
+    rows[split].append(leak)
+    overlaps = split_overlaps(_write_corpus(tmp_path, rows))
+    assert list(overlaps) == [("train", split)]
+    assert len(overlaps[("train", split)]) == 1
+
+
+def test_manifest_mismatches_names_a_stale_manifest(tmp_path):
+    paths = _write_corpus(tmp_path, CLEAN_ROWS)
+    assert manifest_mismatches(tmp_path) == []
+    with open(paths["test"], "a", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerow(["fr", "Une ligne ajoutée après le manifeste."])
+    problems = manifest_mismatches(tmp_path)
+    assert [p.split(":")[0] for p in problems] == ["test", "test", "test"]
+
+
+def _require_real_corpus() -> Path:
+    missing = [p.name for p in [*split_paths(REAL_CORPUS).values(), REAL_CORPUS / "manifest.json"] if not p.is_file()]
+    if missing:
+        pytest.skip(f"no real corpus in {REAL_CORPUS} ({', '.join(missing)} missing): `langdetect corpus` builds it")
+    return REAL_CORPUS
+
+
+def test_real_corpus_has_no_text_in_two_splits():
+    overlaps = split_overlaps(split_paths(_require_real_corpus()))
+    assert overlaps == {}, {pair: texts[:5] for pair, texts in overlaps.items()}
+
+
+def test_real_corpus_manifest_matches_its_files():
+    assert manifest_mismatches(_require_real_corpus()) == []

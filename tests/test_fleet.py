@@ -15,8 +15,8 @@ import httpx
 import pytest
 from conftest import longest_per_language
 
-from bench.containers import Container
 from langdetect_ops.config import CHAMPION_ALIAS, REGISTERED_MODEL
+from langdetect_ops.containers import Container
 from langdetect_ops.processes import free_port
 
 pytestmark = [pytest.mark.k8s, pytest.mark.container, pytest.mark.slow]
@@ -85,7 +85,7 @@ def info(url: str) -> dict:
 
 
 def test_modelless_image_carries_no_model(modelless, image_builder):
-    from images.engine import docker
+    from langdetect_ops.containers import docker
 
     baked = image_builder("cpu")
     found = docker(
@@ -138,7 +138,7 @@ def test_pod_fetches_the_champion_and_answers_like_the_baked_image(pod, exported
 
 def test_promotion_reaches_the_pod_on_restart_with_no_image_built(pod, tracking_server, twin, modelless, texts):
     """Promote through MLflow's REST API (what the UI calls), restart: the pod serves the new version."""
-    from images.engine import docker
+    from langdetect_ops.containers import docker
     from registry.export import run_export
 
     url = pod()
@@ -164,7 +164,7 @@ def test_pod_with_a_wrong_password_never_serves(pod):
 
 def test_cpu_image_round_trips_through_the_local_registry(image_builder, fleet_tools, tmp_path):
     from deploy.registry import LocalRegistry, cold_pull
-    from images.engine import docker
+    from langdetect_ops.containers import docker
 
     image = image_builder("cpu").image
     with LocalRegistry(tmp_path / "registry") as registry:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import httpx
 import pytest
 
 from langdetect_ops.config import CHAMPION_ALIAS, REGISTERED_MODEL
-from langdetect_ops.processes import free_port
+from langdetect_ops.processes import free_port, stop_group, wait_http
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 MISSING = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
@@ -85,30 +84,11 @@ def mlflow_ui(smoke_model, tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(proc, url, log.name)
+        wait_http(f"{url}/health", lambda: proc.poll() is None, 60, what=f"mlflow server (log {log.name})")
         yield url
     finally:
-        # Its own session: killing the group also ends any worker it forked.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, grace_s=15)  # its own session: the group also holds any worker it forked
         log.close()
-
-
-def _wait_healthy(proc, url: str, log: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {proc.returncode}; see {log}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise TimeoutError(f"mlflow server at {url} not healthy after {timeout} s; see {log}")
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from langdetect_ops.integrity import file_sha256
 
 @pytest.fixture
 def registry(tmp_path, monkeypatch):
-    """A fresh sqlite registry with versions 1..3 of validation accuracies 0.90, 0.95 and 0.80; their test
-    accuracies run the other way, so a guard that looked at test would choose differently."""
+    """A fresh sqlite registry with versions 1..3 of validation scores 0.90, 0.95 and 0.80; their test
+    accuracies, and their full-text validation accuracies, run the other way, so a guard that looked at
+    either would choose differently."""
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'registry.db'}"
@@ -27,9 +28,8 @@ def registry(tmp_path, monkeypatch):
     client = MlflowClient(uri, uri)
     client.create_registered_model(REGISTERED_MODEL)
     for valid, test in (("0.90", "0.95"), ("0.95", "0.90"), ("0.80", "0.99")):
-        client.create_model_version(
-            REGISTERED_MODEL, source=str(tmp_path), tags={"valid_accuracy": valid, "test_accuracy": test}
-        )
+        tags = {"valid_selection_score": valid, "valid_accuracy": test, "test_accuracy": test}
+        client.create_model_version(REGISTERED_MODEL, source=str(tmp_path), tags=tags)
     return client
 
 
@@ -61,7 +61,7 @@ def test_promote_selects_on_the_validation_split_never_on_test(registry):
         r"80\.0000% vs 95\.0000%",
     ):
         promote("3")  # test 0.99 would win; valid 0.80 does not
-    registry.set_model_version_tag(REGISTERED_MODEL, "3", "valid_accuracy", "0.95")
+    registry.set_model_version_tag(REGISTERED_MODEL, "3", "valid_selection_score", "0.95")
     with pytest.raises(NotPromoted, match="not better"):
         promote("3")  # a tie keeps the champion
     assert aliases(registry, 2) == ["champion"]
@@ -71,8 +71,10 @@ def test_promote_cannot_compare_with_a_champion_that_has_no_validation_tag(regis
     from registry.promote import NotPromoted, promote
 
     promote("1")
-    registry.delete_model_version_tag(REGISTERED_MODEL, "1", "valid_accuracy")
-    with pytest.raises(NotPromoted, match="predates selection on the validation split"):
+    registry.delete_model_version_tag(REGISTERED_MODEL, "1", "valid_selection_score")
+    with pytest.raises(
+        NotPromoted, match=r"predates selection on the validation slices.*langdetect rescore --version 1"
+    ):
         promote("2")
     assert promote("2", force=True).changed
 
@@ -260,6 +262,45 @@ def test_parity_gate_rejects_a_broken_quantized_model(exported, smoke_model, tmp
 
 
 @pytest_slow
+def test_fp32_onnx_computes_the_torch_logits_and_the_figures_are_logged(exported):
+    from registry.parity import MAX_FP32_LOGIT_DIFF
+
+    fp32 = exported.fp32
+    assert fp32.passed and fp32.texts == exported.report.texts
+    assert fp32.max_abs_logit_diff <= MAX_FP32_LOGIT_DIFF and fp32.argmax_agreement == 1.0
+    client = session_client()
+    tags = client.get_model_version(REGISTERED_MODEL, exported.version).tags
+    assert tags["fp32_check_passed"] == "true"
+    metrics = client.get_run(tags["export_run_id"]).data.metrics
+    assert metrics["fp32_max_abs_logit_diff"] == pytest.approx(fp32.max_abs_logit_diff)
+    assert metrics["fp32_argmax_agreement"] == 1.0 and metrics["fp32_passed"] == 1.0
+
+
+@pytest_slow
+def test_fp32_check_rejects_an_onnx_graph_that_is_not_the_torch_model(twin, tmp_path, monkeypatch):
+    """A wrong fp32 graph (as from a broken exporter) fails the export before the int8 gate is looked at."""
+    import bentoml
+
+    from langdetect_ops.fetch import BUNDLE_PATH_TAG
+    from registry import export as export_step
+    from registry.onnx_export import export_onnx
+    from registry.parity import ParityError
+
+    def export_wrongly(model, out_path, max_length):
+        break_classifier_bias(export_onnx(model, out_path, max_length))
+        return out_path
+
+    monkeypatch.setattr(export_step, "export_onnx", export_wrongly)
+    before = len(bentoml.models.list(BENTO_ONNX_MODEL))
+    with pytest.raises(ParityError, match=r"fp32 ONNX check failed.*nothing was imported"):
+        export_step.run_export(version=str(twin.version), out_dir=tmp_path)
+    assert len(bentoml.models.list(BENTO_ONNX_MODEL)) == before
+    tags = session_client().get_model_version(REGISTERED_MODEL, str(twin.version)).tags
+    assert tags["fp32_check_passed"] == "false" and float(tags["fp32_max_abs_logit_diff"]) > 100
+    assert BUNDLE_PATH_TAG not in tags  # no fetcher may take an older bundle for this version
+
+
+@pytest_slow
 def test_cpu_bundle_runs_without_torch_or_transformers(exported):
     import bentoml
 
@@ -302,11 +343,11 @@ def test_promote_cli_exits_3_and_keeps_the_champion_when_not_better(registry, ca
 
 
 def test_a_champion_without_validation_tags_is_judged_by_its_runs_metrics(registry, tmp_path):
-    """Versions registered before the valid_* tags: their training run logged valid_accuracy."""
+    """Versions registered before the tag: their training run logged valid_selection_score (`rescore`)."""
     from registry.promote import NotPromoted, promote
 
     run = registry.create_run(registry.create_experiment("legacy"))
-    registry.log_metric(run.info.run_id, "valid_accuracy", 0.97)
+    registry.log_metric(run.info.run_id, "valid_selection_score", 0.97)
     legacy = registry.create_model_version(
         REGISTERED_MODEL, source=str(tmp_path), run_id=run.info.run_id, tags={"test_accuracy": "0.50"}
     )

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.faults import drain_under_load, recovery_after_kill, worker_pids
-from bench.fuzz import run_schemathesis
-from bench.serving import BentoServer
+from langdetect_ops.faults import drain_under_load, recovery_after_kill, worker_pids
+from langdetect_ops.fuzz import run_schemathesis
+from langdetect_ops.processes import BentoServer
 
 pytestmark = pytest.mark.slow
 CPU_SERVICE = "service.cpu_service:LanguageDetectorCPU"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from conftest import MINI_CORPUS, session_client
 from langdetect_ops.config import EXPERIMENT, LANGUAGES, PROFILES, REGISTERED_MODEL
 from langdetect_ops.errors import UserError
 from langdetect_ops.integrity import file_sha256
+from langdetect_ops.provenance import git_commit
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +39,15 @@ def test_version_is_registered_with_lineage_tags(smoke_model, client):
     assert float(version.tags["test_accuracy"]) == pytest.approx(smoke_model.test_accuracy, abs=1e-6)
     run = client.get_run(smoke_model.run_id)  # promotion selects on these: the valid split's own numbers
     assert float(version.tags["valid_accuracy"]) == pytest.approx(run.data.metrics["valid_accuracy"], abs=1e-6)
+    slices = [run.data.metrics[f"valid_{name}_accuracy"] for name in ("full", "1_word", "2_words", "3_words",
+                                                                        "10_chars", "20_chars")]  # fmt: skip
+    assert slices[0] == pytest.approx(run.data.metrics["valid_accuracy"], abs=1e-6)
+    score = float(version.tags["valid_selection_score"])
+    assert score == pytest.approx(sum(slices) / len(slices), abs=1e-6) and min(slices) < score < max(slices)
     assert version.tags["data_sha256_valid"] == file_sha256(MINI_CORPUS / "valid.csv")
     assert version.tags["data_sha256"] == file_sha256(MINI_CORPUS / "train.csv")
-    assert version.tags["git_commit"]
+    commit = version.tags["git_commit"]  # this checkout's HEAD, marked when tracked files differed from it
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit) and commit.startswith(git_commit().removesuffix("-dirty"))
     assert version.current_stage == "None"  # no stages: aliases only
 
 
@@ -48,7 +56,7 @@ def test_run_logs_params_metrics_and_artifacts(smoke_model, client):
     assert run.data.params["profile"] == "smoke"
     assert int(run.data.params["parameters"]) == smoke_model.parameters
     history = client.get_metric_history(smoke_model.run_id, "epoch_valid_accuracy")
-    assert len(history) == PROFILES["smoke"]["epochs"]
+    assert len(history) == PROFILES["smoke"].epochs
     assert run.data.metrics["test_accuracy"] == pytest.approx(smoke_model.test_accuracy)
     paths = {a.path for a in client.list_artifacts(smoke_model.run_id, "evaluation")}
     assert {"evaluation/test_confusion.png", "evaluation/test_report.json", "evaluation/test_report.md"} <= paths
@@ -189,3 +197,24 @@ def test_torchrun_with_two_cpu_ranks_registers_exactly_one_version(client, tmp_p
     params = client.get_run(new[0].run_id).data.params
     assert params["world_size"] == "2" and params["device"] == "cpu"
     assert float(new[0].tags["test_accuracy"]) > 0.3  # 20 classes, chance 5%; a short run of the smoke model
+
+
+def test_rescore_recomputes_a_versions_selection_score_on_its_own_split_only(smoke_model, client, tmp_path):
+    """`langdetect rescore`: versions registered before the score get it from the same code, on the split
+    they were validated on (sha256), never on another one."""
+    import shutil
+
+    from training.rescore import rescore
+
+    number = smoke_model.model_version
+    logged = float(client.get_model_version(REGISTERED_MODEL, number).tags["valid_selection_score"])
+    client.delete_model_version_tag(REGISTERED_MODEL, number, "valid_selection_score")
+    assert rescore(number, MINI_CORPUS) == pytest.approx(logged, abs=1e-6)
+    assert float(client.get_model_version(REGISTERED_MODEL, number).tags["valid_selection_score"]) == pytest.approx(
+        logged, abs=1e-6
+    )
+    other = shutil.copytree(MINI_CORPUS, tmp_path / "corpus")
+    with open(other / "valid.csv", "a", encoding="utf-8") as fh:
+        fh.write("en,One more sentence makes this another validation split.\n")
+    with pytest.raises(UserError, match="is not the split version"):
+        rescore(number, other)

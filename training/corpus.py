@@ -14,7 +14,6 @@ label and tested under another's.
 from __future__ import annotations
 
 import csv
-import gettext
 import gzip
 import hashlib
 import json
@@ -34,10 +33,12 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 
+import polib
 from tqdm import tqdm
 
 from langdetect_ops.config import CORPUS_CAP, LANGUAGES, SPLITS
 from langdetect_ops.errors import UserError
+from langdetect_ops.integrity import file_sha256
 from training import textfilter as tf
 
 log = logging.getLogger(__name__)
@@ -321,26 +322,30 @@ def _read_text(path: Path) -> str:
 def _catalog_texts(path: Path, lang: str | None, english_sources: set[str]) -> list[str]:
     """Translated strings of a .mo catalog (none for lang None or en); its msgids go to english_sources.
 
-    English comes from the msgids, never from en_GB-style msgstrs. Strings left untranslated
-    (msgstr == msgid, also after cleaning) are dropped.
+    English comes from the singular msgids (without msgctxt), never from en_GB-style msgstrs. Every
+    plural form counts as a translation. Strings left untranslated (msgstr == msgid, also after
+    cleaning) are dropped; fuzzy entries never reach a .mo (msgfmt leaves them out).
     """
     try:
-        with open(path, "rb") as fh:
-            catalog = gettext.GNUTranslations(fh)._catalog
-    # Truncated files, unknown charsets, malformed Plural-Forms headers: skip the catalog, not the build.
-    except (OSError, ValueError, LookupError, SyntaxError, struct.error) as exc:
+        catalog = polib.mofile(str(path))
+    # Bad magic, truncated tables, undecodable strings: skip the catalog, not the build.
+    except (OSError, ValueError, LookupError, struct.error) as exc:
         log.debug("skipping unreadable catalog %s: %s", path, exc)
         return []
     texts = []
-    for key, msgstr in catalog.items():
-        msgid = (key[0] if isinstance(key, tuple) else key).split("\x04")[-1]  # drop msgctxt
-        if not msgid or not isinstance(msgstr, str):
+    for entry in catalog:
+        if not entry.msgid:
             continue
-        english_sources.add(msgid)
-        if lang in (None, "en") or msgstr == msgid or tf.clean_message(msgstr) == tf.clean_message(msgid):
+        english_sources.add(entry.msgid)
+        if lang in (None, "en"):
             continue
-        texts.append(msgstr)
+        forms = [entry.msgstr_plural[i] for i in sorted(entry.msgstr_plural)] if entry.msgid_plural else [entry.msgstr]
+        texts.extend(form for form in forms if not _untranslated(form, entry.msgid))
     return texts
+
+
+def _untranslated(msgstr: str, msgid: str) -> bool:
+    return msgstr == msgid or tf.clean_message(msgstr) == tf.clean_message(msgid)
 
 
 def extract_all(debs: dict[str, Path], progress: bool) -> list[PackageTexts]:
@@ -534,7 +539,7 @@ def write_split(path: Path, rows: list[tuple[str, str]]) -> str:
         writer = csv.writer(fh)
         writer.writerow(["labels", "text"])
         writer.writerows(rows)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def _rows(final: dict[str, dict[str, Sourced]], split: str, seed: int) -> list[tuple[str, str]]:

@@ -28,6 +28,32 @@ def predict_logits(
     return out
 
 
+def slice_accuracies(model, tokenizer, texts: Sequence[str], labels: Sequence[str], max_length: int,
+                     device: str = "cpu") -> dict[str, float]:  # fmt: skip
+    """Accuracy on the full texts and on each short slice cut from them (langdetect_ops/slices.py)."""
+    from langdetect_ops.config import LANGUAGES
+    from langdetect_ops.slices import evaluation_sets
+
+    index = {lang: i for i, lang in enumerate(LANGUAGES)}
+    scores = {}
+    for text_set in evaluation_sets(list(texts), list(labels)):
+        logits = predict_logits(model, tokenizer, text_set.texts, max_length, device=device)
+        scores[text_set.name] = float(np.mean(logits.argmax(1) == np.asarray([index[x] for x in text_set.labels])))
+    return scores
+
+
+def selection_score(accuracies: dict[str, float]) -> float:
+    """The mean over the full texts and every slice: the service answers single words as well as
+    paragraphs, so a recipe that trades short texts for long ones (or back) must win on the sum."""
+    return float(np.mean(list(accuracies.values())))
+
+
+def metric_name(prefix: str, slice_name: str) -> str:
+    """valid + "1 word" -> valid_1_word_accuracy; the full texts are valid_full_accuracy."""
+    name = "full" if slice_name in ("test split", "full text") else slice_name.replace(" ", "_")
+    return f"{prefix}_{name}_accuracy"
+
+
 def classification_report(y_true: Sequence[int], y_pred: Sequence[int], languages: Sequence[str]) -> dict:
     """Overall accuracy and macro-F1, plus precision/recall/F1/support per language."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support

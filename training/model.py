@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from langdetect_ops.config import LANGUAGES
+from langdetect_ops.config import LANGUAGES, TrainingProfile
 from langdetect_ops.errors import UserError
 from training.tokenizer import BOS, EOS, PAD
 
@@ -13,19 +13,19 @@ def label_maps(languages: tuple[str, ...] = LANGUAGES) -> tuple[dict[int, str], 
     return dict(enumerate(languages)), {lang: i for i, lang in enumerate(languages)}
 
 
-def build_model(profile: dict, vocab_size: int, languages: tuple[str, ...] = LANGUAGES):
+def build_model(profile: TrainingProfile, vocab_size: int, languages: tuple[str, ...] = LANGUAGES):
     """A small XLM-R sized for CPU speed (the int8 ONNX of the default profile is a few MB)."""
     from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
 
     id2label, label2id = label_maps(languages)
     config = XLMRobertaConfig(
         vocab_size=vocab_size,
-        hidden_size=profile["hidden_size"],
-        num_hidden_layers=profile["layers"],
-        num_attention_heads=profile["heads"],
-        intermediate_size=profile["intermediate_size"],
+        hidden_size=profile.hidden_size,
+        num_hidden_layers=profile.layers,
+        num_attention_heads=profile.heads,
+        intermediate_size=profile.intermediate_size,
         # XLM-R's position ids start after the padding index, hence the +2.
-        max_position_embeddings=profile["max_length"] + 2,
+        max_position_embeddings=profile.max_length + 2,
         type_vocab_size=1,
         pad_token_id=PAD,
         bos_token_id=BOS,

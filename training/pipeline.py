@@ -5,17 +5,23 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
+from langdetect_ops.integrity import file_sha256
+from langdetect_ops.mlflow_setup import setup_mlflow
+from langdetect_ops.provenance import git_commit
 from training import distributed, evaluate
 from training import tokenizer as tok
 from training.dataset import Split, load_dataset
 from training.model import build_model, count_parameters, load_checkpoint
-from training.tracking import git_commit, log_transformers_model, register, setup_mlflow
+from training.tracking import log_transformers_model, register
 from training.train import fit
+
+# What promotion selects on (registry/promote.py reads the same name).
+SELECTION_SCORE = "valid_selection_score"
 
 
 @dataclass
@@ -42,7 +48,9 @@ def run_training(
     of the data; rank 0 alone logs, evaluates and registers, and the other ranks return None."""
     if profile_name not in config.PROFILES:
         raise UserError(f"unknown profile {profile_name!r}; choose one of {', '.join(config.PROFILES)}")
-    profile = dict(config.PROFILES[profile_name], **({"steps": steps} if steps else {}))
+    profile = config.PROFILES[profile_name]
+    if steps:
+        profile = replace(profile, steps=steps)
     started = time.perf_counter()
     splits = load_dataset(Path(data_dir))
     world = distributed.join()
@@ -79,6 +87,8 @@ def _train_and_register(
         reports = {
             name: _evaluate(mlflow, model, hf_tokenizer, splits[name], profile, device) for name in ("valid", "test")
         }
+        reports["valid"]["selection_score"] = score_valid_slices(mlflow, model, hf_tokenizer, splits["valid"], device)
+        _log_out_of_domain(mlflow, model, hf_tokenizer, profile, device)
         mlflow.log_metrics({"train_seconds": fitted.seconds})
         model.to("cpu")
         _log_tokenizer(mlflow, hf_tokenizer)
@@ -90,6 +100,8 @@ def _train_and_register(
             tags=_version_tags(splits, reports, profile_name),
             description=f"profile {profile_name}, test accuracy {test['accuracy']:.4%}",
         )
+        # The whole command so far (data, tokenizer, steps, evaluation, logging): the profile's time budget.
+        mlflow.log_metric("command_seconds", time.perf_counter() - started)
         return TrainSummary(
             run_id=run.info.run_id,
             model_version=str(version.version),
@@ -102,7 +114,40 @@ def _train_and_register(
         )
 
 
-def _model_and_tokenizer(profile: dict, train: Split, init_from: str | None, seed: int, world: distributed.World):
+def score_valid_slices(mlflow, model, hf_tokenizer, valid: Split, device: str = "cpu") -> float:
+    """Logs the validation split's accuracy on its full texts and every short slice, and their mean, the
+    score promotion selects on (registry/promote.py); returns that mean."""
+    max_length = model.config.max_position_embeddings - 2
+    labels = [config.LANGUAGES[i] for i in valid.labels]
+    accuracies = evaluate.slice_accuracies(model, hf_tokenizer, valid.texts, labels, max_length, device)
+    score = evaluate.selection_score(accuracies)
+    mlflow.log_metrics({**{evaluate.metric_name("valid", k): v for k, v in accuracies.items()}, SELECTION_SCORE: score})
+    return score
+
+
+def _log_out_of_domain(mlflow, model, hf_tokenizer, profile, device) -> None:
+    """Accuracy on every slice of the out-of-domain sets (`langdetect ood-set`), when they are built.
+
+    Reported so that the experiment history shows how each recipe does out of domain; never used to choose
+    (promotion reads valid_* only). Metrics: ood_full_text_accuracy, ood_1_word_accuracy, udhr_10_chars_...
+    """
+    import csv
+
+    for key in ("ood", "udhr"):
+        path = config.OOD_DIR / f"{key}.csv"
+        if not path.is_file():
+            continue
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        texts, labels = [r["text"] for r in rows], [r["labels"] for r in rows]
+        accuracies = evaluate.slice_accuracies(model, hf_tokenizer, texts, labels, profile.max_length, device)
+        mlflow.log_metrics({evaluate.metric_name(key, name): value for name, value in accuracies.items()})
+        mlflow.set_tag(f"data_sha256_{key}", file_sha256(path))
+
+
+def _model_and_tokenizer(
+    profile: config.TrainingProfile, train: Split, init_from: str | None, seed: int, world: distributed.World
+):
     import torch
     from tokenizers import Tokenizer
 
@@ -110,12 +155,12 @@ def _model_and_tokenizer(profile: dict, train: Split, init_from: str | None, see
         return load_checkpoint(init_from)
 
     def tokenizer_json() -> str:
-        sample = tok.balanced_sample(train.texts, train.labels, profile["tokenizer_sample_per_language"], seed)
-        return tok.train_tokenizer(sample, profile["vocab_size"]).to_str()
+        sample = tok.balanced_sample(train.texts, train.labels, profile.tokenizer_sample_per_language, seed)
+        return tok.train_tokenizer(sample, profile.vocab_size).to_str()
 
     # Trained once, on rank 0: the Unigram trainer gives slightly different pieces run to run.
     hf_tokenizer = tok.to_transformers(
-        Tokenizer.from_str(distributed.from_main(world, tokenizer_json)), profile["max_length"]
+        Tokenizer.from_str(distributed.from_main(world, tokenizer_json)), profile.max_length
     )
     torch.manual_seed(seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     return build_model(profile, len(hf_tokenizer)), hf_tokenizer
@@ -124,7 +169,7 @@ def _model_and_tokenizer(profile: dict, train: Split, init_from: str | None, see
 def _log_inputs(mlflow, profile_name, profile, splits, data_dir, init_from, model, device, world) -> None:
     mlflow.log_params(
         {
-            **profile,
+            **asdict(profile),
             "profile": profile_name,
             "init_from": init_from or "scratch",
             "data_dir": str(Path(data_dir).resolve()),
@@ -149,8 +194,8 @@ def _log_tokenizer(mlflow, hf_tokenizer) -> None:
         mlflow.log_artifacts(tmp, artifact_path="tokenizer")
 
 
-def _evaluate(mlflow, model, hf_tokenizer, split: Split, profile: dict, device: str) -> dict:
-    logits = evaluate.predict_logits(model, hf_tokenizer, split.texts, profile["max_length"], device=device)
+def _evaluate(mlflow, model, hf_tokenizer, split: Split, profile: config.TrainingProfile, device: str) -> dict:
+    logits = evaluate.predict_logits(model, hf_tokenizer, split.texts, profile.max_length, device=device)
     report = evaluate.classification_report(split.labels, logits.argmax(1).tolist(), config.LANGUAGES)
     mlflow.log_metrics(
         {
@@ -181,6 +226,7 @@ def _version_tags(splits: dict[str, Split], reports: dict[str, dict], profile_na
         for split in ("valid", "test")
         for key in ("accuracy", "macro_f1")
     }
+    metrics[SELECTION_SCORE] = f"{reports['valid']['selection_score']:.6f}"
     return {
         **metrics,
         "data_sha256": splits["train"].sha256,

@@ -1,46 +1,12 @@
-"""MLflow plumbing: where runs go, and how a trained model becomes a registered version."""
+"""How a trained model is logged to MLflow and becomes a registered version (set-up: langdetect_ops.mlflow_setup)."""
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 from langdetect_ops import config
+from langdetect_ops.pins import requirement
 
 # What a model logged here needs to be loaded back with mlflow.transformers (pinned like the project).
-MODEL_PIP_REQUIREMENTS = ["torch==2.13.0", "transformers==5.23.0", "tokenizers==0.23.3"]
-
-
-def setup_mlflow(experiment: str = config.EXPERIMENT):
-    """Points MLflow at MLFLOW_TRACKING_URI (or the embedded sqlite store) and the experiment."""
-    config.quiet_telemetry()
-    import mlflow
-
-    mlflow.set_tracking_uri(config.tracking_uri())
-    mlflow.set_registry_uri(config.tracking_uri())
-    if mlflow.get_experiment_by_name(experiment) is None:
-        mlflow.create_experiment(experiment, artifact_location=config.artifact_location())
-    mlflow.set_experiment(experiment)
-    return mlflow
-
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def git_commit(repo: Path = REPO_ROOT) -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+MODEL_PIP_REQUIREMENTS = [requirement(name) for name in ("torch", "transformers", "tokenizers")]
 
 
 def log_transformers_model(mlflow, model, tokenizer):

@@ -1,4 +1,5 @@
-"""The Docker engine as `langdetect images` uses it: Debian's client, BuildKit, host networking."""
+"""The Docker engine as the project uses it (image builds, the bench, the fleet, the tests): Debian's
+client, BuildKit, host networking; and a container on a free loopback port."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from langdetect_ops.errors import UserError
+from langdetect_ops.processes import free_port, tail, wait_readyz
 
 # Debian's client talks to the daemon's built-in BuildKit; a /usr/local/bin/docker without the
 # buildx plugin makes BentoML's BuildKit build fail, so /usr/bin goes first on PATH.
@@ -105,5 +108,52 @@ def run_logged(cmd: Sequence[str], log_path: Path | None, cwd: Path | None = Non
         )
 
 
-def tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+class Container:
+    """`docker run -d --network host` of an image on a free loopback port; removed on exit."""
+
+    def __init__(self, image: str, *docker_args: str):
+        """`docker_args` go before the image: limits (`--memory=256m`), `--read-only`, env..."""
+        self.image, self.port = image, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.monotonic()
+        self.id = docker(
+            "run",
+            "-d",
+            "--network",
+            "host",
+            "-e",
+            f"BENTOML_PORT={self.port}",
+            "-e",
+            "BENTOML_HOST=127.0.0.1",
+            *docker_args,
+            image,
+        ).stdout.strip()
+
+    def running(self) -> bool:
+        return docker("inspect", "-f", "{{.State.Running}}", self.id, check=False).stdout.strip() == "true"
+
+    def wait_ready(self, timeout: float = 180) -> float:
+        """The cold start: seconds from `docker run` until /readyz answered 200."""
+        try:
+            return wait_readyz(self.url, self.running, timeout, self.started)
+        except (RuntimeError, TimeoutError) as exc:
+            logs = docker("logs", "--tail", "40", self.id, check=False)
+            raise RuntimeError(f"{self.image}: {exc}\n{logs.stdout}{logs.stderr}") from exc
+
+    def exit_code(self) -> int | None:
+        """None while it runs; its exit code once it has stopped."""
+        state = docker("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", self.id, check=False).stdout.split()
+        return None if not state or state[0] == "true" else int(state[1])
+
+    def pid(self) -> int:
+        """The container's first process, as the host sees it (0 once it has stopped)."""
+        return int(docker("inspect", "-f", "{{.State.Pid}}", self.id).stdout.strip() or 0)
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        docker("rm", "-f", self.id, check=False)

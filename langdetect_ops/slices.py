@@ -1,4 +1,7 @@
-"""The evaluation sets: the test split, and short-text slices cut from the same sentences (RULES)."""
+"""The evaluation sets: a set's full texts, and short-text slices cut from the same sentences (RULES).
+
+The test split's full texts are named FULL; every out-of-domain set's are named FULL_TEXT, inside that set.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ RULES = (
 WORD_COUNTS = (1, 2, 3)
 CHAR_COUNTS = (10, 20)
 FULL = "test split"
+FULL_TEXT = "full text"
 
 
 @dataclass
@@ -54,10 +58,10 @@ def _kept(name: str, pairs: list[tuple[str | None, str]]) -> TextSet:
     return TextSet(name, [t for t, _ in kept], [lab for _, lab in kept])
 
 
-def evaluation_sets(texts: list[str], labels: list[str]) -> list[TextSet]:
-    """The full texts first, then every short slice."""
+def evaluation_sets(texts: list[str], labels: list[str], full_name: str = FULL) -> list[TextSet]:
+    """The full texts first (named `full_name`), then every short slice."""
     return (
-        [TextSet(FULL, list(texts), list(labels))]
+        [TextSet(full_name, list(texts), list(labels))]
         + [word_slice(texts, labels, n) for n in WORD_COUNTS]
         + [char_slice(texts, labels, n) for n in CHAR_COUNTS]
     )
