@@ -24,6 +24,7 @@ def render(results: dict, charts: dict[str, str], chart_dir: str) -> str:
         setup_section(results),
         accuracy_section(results),
         ood_section(results),
+        experiments_section(results),
         speed_section(results),
         serving_section(results),
         images_section(results),
@@ -43,6 +44,10 @@ def table(headers: list[str], rows: list[list], align: str = "") -> str:
 
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def pct2(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}%"
 
 
 def rate(x: float | None) -> str:
@@ -361,6 +366,33 @@ def accuracy_section(results: dict) -> str:
         missing.append(f"- Install the peers with `{INSTALL_HINT}`.")
     per_language = [language_table(accuracy, s["name"]) for s in sets]
     return "\n\n".join(p for p in ["## Accuracy", intro, summary, "\n".join(missing), *per_language] if p)
+
+
+def experiments_section(results: dict) -> str:
+    """The training runs of the default profile in MLflow: the evidence behind the recipe."""
+    history = results.get("experiments") or {}
+    if not history.get("runs"):
+        return f"## Training experiments\n\n{history.get('error', 'Not recorded in these results.')}"
+    rows = []
+    for run in history["runs"]:
+        changed = ", ".join(f"{k}={v}" for k, v in run["changed_from_default"].items()) or "today's default"
+        minutes = f"{run['command_seconds'] / 60:.1f}" if run.get("command_seconds") else "–"
+        ood = [pct2(run["ood"].get(name)) for name in ("full", "1_word", "2_words", "3_words", "10_chars", "20_chars")]
+        version = f"v{run['version']}" if run.get("version") else "–"
+        scores = [pct2(run.get("valid_selection_score")), pct2(run.get("test_accuracy"))]
+        rows.append([version, changed, *scores, *ood, minutes])
+    headers = ["version", "differs from today's default", "valid score", "test", "OOD full", "1 word", "2 words",
+               "3 words", "10 chars", "20 chars", "min"]  # fmt: skip
+    return "\n\n".join(
+        [
+            "## Training experiments",
+            "Every finished run of the default profile in the MLflow experiment, oldest first. Promotion selects "
+            "on the valid score (the mean over the validation split's full texts and short slices); test and the "
+            "out-of-domain columns are reported by each run and never used to choose. A dash: not logged by that "
+            "run (it predates the metric). `min`: the whole `langdetect train` command on the bench machine.",
+            table(headers, rows, "ll" + "r" * 9),
+        ]
+    )
 
 
 def ood_section(results: dict) -> str:

@@ -165,6 +165,54 @@ def setup(model, peer_packages: list[str]) -> dict:
         "versions": versions([*STACK, *peer_packages]),
         "model": {**model.as_dict(), "onnx_bundle_bytes": bundle},
         "training": attempt(training_run, model.run_id),
+        "experiments": attempt(experiment_history),
+    }
+
+
+SLICE_METRICS = ("full", "1_word", "2_words", "3_words", "10_chars", "20_chars")
+
+
+def experiment_history() -> dict:
+    """Every finished training run of the default profile in the MLflow experiment, oldest first: what
+    each changed from today's default profile, its validation score (what promotion selects on), and what
+    it reported on test and out of domain (never used to choose). The evidence behind the recipe."""
+    from dataclasses import asdict
+
+    import mlflow
+
+    default = asdict(config.PROFILES["default"])
+    runs = mlflow.search_runs(
+        experiment_names=[config.EXPERIMENT],
+        filter_string="params.profile = 'default' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time ASC"],
+        output_format="list",
+    )
+    versions = {v.run_id: v.version for v in registry_versions()}
+    return {
+        "default_profile": default,
+        "runs": [experiment_row(run, default, versions.get(run.info.run_id)) for run in runs],
+    }
+
+
+def registry_versions() -> list:
+    from registry.models import list_versions, registry_client
+
+    return list_versions(registry_client())
+
+
+def experiment_row(run, default: dict, version: str | None) -> dict:
+    params, metrics = run.data.params, run.data.metrics
+    changed = {key: params[key] for key, value in default.items() if key in params and number(params[key]) != value}
+    missing = [key for key in default if key not in params]  # fields added to the profile after this run
+    return {
+        "run_id": run.info.run_id,
+        "version": version,
+        "started": run.info.start_time,
+        "changed_from_default": changed,
+        "fields_not_logged": missing,
+        **{k: metrics[k] for k in ("valid_selection_score", "valid_accuracy", "test_accuracy") if k in metrics},
+        **{k: metrics[k] for k in ("command_seconds", "train_seconds") if k in metrics},
+        "ood": {name: metrics.get(f"ood_{name}_accuracy") for name in SLICE_METRICS},
     }
 
 

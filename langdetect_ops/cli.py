@@ -26,7 +26,10 @@ def cmd_train(args) -> None:
 
     # `kill` (or a CI timeout) ends the MLflow run as FAILED instead of leaving it RUNNING forever.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    summary = run_training(args.data, args.profile, init_from=args.init_from, steps=args.steps, seed=args.seed)
+    overrides = dict(item.split("=", 1) for item in args.set)
+    summary = run_training(
+        args.data, args.profile, init_from=args.init_from, steps=args.steps, seed=args.seed, overrides=overrides
+    )
     if summary is None:  # a rank other than 0 under torchrun: rank 0 reports
         return
     worst = ", ".join(f"{lang} {acc:.2%}" for lang, acc in summary.worst_languages)
@@ -287,6 +290,12 @@ def cmd_ood_set(args) -> None:
     print("\n".join(summary_lines(build_ood_sets(args.out, args.corpus, args.cache), args.out)))
 
 
+def field_assignment(item: str) -> str:
+    if "=" not in item:
+        raise argparse.ArgumentTypeError(f"{item!r}: expected FIELD=VALUE")
+    return item
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langdetect", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -325,6 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--init-from", help="fine-tune this checkpoint (local dir, or hub id when reachable)")
     p.add_argument("--steps", type=int, help="override the profile's number of optimiser steps")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        type=field_assignment,
+        help="override one field of the profile (repeatable), e.g. --set vocab_size=12000",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)
 

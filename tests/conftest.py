@@ -80,11 +80,24 @@ def _reset_bentoml_store(home: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def smoke_model(isolated_env):
-    """Trains the smoke profile on the mini corpus and registers version 1."""
+def smoke_model(isolated_env, tmp_path_factory):
+    """Trains the smoke profile on the mini corpus and registers version 1. An out-of-domain set made of the
+    mini corpus's test split stands in for data/ood, so the run logs ood_* metrics whatever this checkout has."""
+    import csv
+
+    from langdetect_ops import config
     from training.pipeline import run_training
 
-    return run_training(MINI_CORPUS, "smoke", progress=False)
+    ood_dir = tmp_path_factory.mktemp("ood")
+    with open(MINI_CORPUS / "test.csv", newline="", encoding="utf-8") as src:
+        rows = [(r["labels"], r["text"], "fixture") for r in csv.DictReader(src)]
+    with open(ood_dir / "ood.csv", "w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows([("labels", "text", "source"), *rows])
+    saved, config.OOD_DIR = config.OOD_DIR, ood_dir
+    try:
+        return run_training(MINI_CORPUS, "smoke", progress=False)
+    finally:
+        config.OOD_DIR = saved
 
 
 @pytest.fixture(scope="session")

@@ -194,6 +194,7 @@ def fake_results(
     served: str = "2",
     modelless_mb: float | None = None,
     ood: float = 0.9,
+    train_min: float = 13.0,
 ) -> dict:
     detectors = {
         "ours int8 ONNX": {
@@ -253,6 +254,7 @@ def fake_results(
         }
     ]
     return {
+        "training": {"profile": "default", "device": "cpu", "command_seconds": 60 * train_min, "train_seconds": 600},
         "meta": {
             "command": "langdetect bench --quick",
             "quick": True,
@@ -327,6 +329,7 @@ def test_targets_miss_with_a_reason_that_names_the_numbers():
                 served="1",
                 modelless_mb=300,
                 ood=0.8,
+                train_min=16,
             )
         )
     }
@@ -594,7 +597,8 @@ def test_readme_blocks_are_what_the_committed_results_render():
 # Figures in README.md outside the generated blocks that are settings or bounds, not measurements.
 NOT_MEASUREMENTS = (
     "1,200 texts per language each (`--cap 12000`: 10% each)",  # corpus caps
-    "cuts 35% of training texts",  # training profile
+    "mid-word cuts for 40% of the shortened texts",  # training profile settings
+    "with half the texts shortened instead of 35%",
     "at least 99.5% of texts",  # the parity gate
     "a body over 32 MiB",  # request limit
     "256 MB of memory",  # the container's limit
@@ -676,3 +680,24 @@ def test_training_time_target_passes_within_the_budget_only():
     assert over["status"] == MISS and "1.0 min over" in over["reason"]
     assert training_time_target({**run, "profile": "smoke", "command_seconds": 10.0})["status"] == NOT_MEASURED
     assert training_time_target({"profile": "default", "train_seconds": 600.0})["status"] == NOT_MEASURED
+
+
+def test_experiment_rows_say_what_differs_from_the_default_and_render_as_a_table():
+    from types import SimpleNamespace
+
+    from bench.report import experiments_section
+    from bench.run import experiment_row
+
+    default = {"steps": 7200, "vocab_size": 24000, "lr": 0.001, "char_cut_share": 0.4}
+    params = {"steps": "7200", "vocab_size": "12000", "lr": "0.001", "profile": "default"}
+    metrics = {"valid_selection_score": 0.904, "test_accuracy": 0.9956, "ood_10_chars_accuracy": 0.8028}
+    run = SimpleNamespace(
+        info=SimpleNamespace(run_id="r1", start_time=1), data=SimpleNamespace(params=params, metrics=metrics)
+    )
+    row = experiment_row(run, default, "5")
+    assert row["changed_from_default"] == {"vocab_size": "12000"}
+    assert row["fields_not_logged"] == ["char_cut_share"]
+    assert row["ood"]["10_chars"] == 0.8028 and row["ood"]["full"] is None
+    text = experiments_section({"experiments": {"runs": [row]}})
+    assert "| v5 | vocab_size=12000 | 90.40% | 99.56% | – | – | – | – | 80.28% | – | – |" in text
+    assert "Not recorded" in experiments_section({"experiments": {}})

@@ -218,3 +218,15 @@ def test_rescore_recomputes_a_versions_selection_score_on_its_own_split_only(smo
         fh.write("en,One more sentence makes this another validation split.\n")
     with pytest.raises(UserError, match="is not the split version"):
         rescore(number, other)
+
+
+def test_the_run_reports_every_out_of_domain_slice_and_the_command_time(smoke_model, client):
+    """Reported (never used to choose): one metric per slice of each built set; the fixture has no UDHR set."""
+    run = client.get_run(smoke_model.run_id)
+    ood = {k: v for k, v in run.data.metrics.items() if k.startswith(("ood_", "udhr_"))}
+    names = ("full", "1_word", "2_words", "3_words", "10_chars", "20_chars")
+    assert sorted(ood) == sorted(f"ood_{name}_accuracy" for name in names)
+    # the stand-in set is the test split: its full-text score is the run's own test accuracy
+    assert ood["ood_full_accuracy"] == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+    assert len(run.data.tags["data_sha256_ood"]) == 64
+    assert 0 < run.data.metrics["command_seconds"] < 600

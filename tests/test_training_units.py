@@ -249,3 +249,17 @@ def test_special_tokens_keep_ids_0_to_4_after_canonicalisation(trained):
     assert [tok.BOS, tok.PAD, tok.EOS, tok.UNK, tok.MASK] == [0, 1, 2, 3, 4]
     ids = reversed_pieces.encode("unseen ☃ glyph").ids
     assert ids[0] == tok.BOS and ids[-1] == tok.EOS and tok.UNK in ids  # the Unigram model's unk_id survives
+
+
+def test_profile_overrides_keep_field_types_and_refuse_unknown_fields():
+    from langdetect_ops.config import PROFILES, override_profile
+    from langdetect_ops.errors import UserError
+
+    base = PROFILES["default"]
+    changed = override_profile(base, {"vocab_size": "12000", "lr": "0.002", "eval_max_texts": "None"})
+    assert (changed.vocab_size, changed.lr, changed.eval_max_texts) == (12000, 0.002, None)
+    assert changed.steps == base.steps and base.vocab_size != 12000  # the profile itself is untouched
+    with pytest.raises(UserError, match="no such profile field"):
+        override_profile(base, {"vocab": "1"})
+    with pytest.raises(UserError, match="not a int"):
+        override_profile(base, {"steps": "many"})

@@ -41,6 +41,7 @@ def run_training(
     profile_name: str = "default",
     init_from: str | None = None,
     steps: int | None = None,
+    overrides: dict[str, str] | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> TrainSummary | None:
@@ -51,6 +52,8 @@ def run_training(
     profile = config.PROFILES[profile_name]
     if steps:
         profile = replace(profile, steps=steps)
+    if overrides:
+        profile = config.override_profile(profile, overrides)
     started = time.perf_counter()
     splits = load_dataset(Path(data_dir))
     world = distributed.join()
