@@ -72,3 +72,16 @@ def test_balanced_sample_caps_each_language():
     texts = ["a"] * 100 + ["b"] * 5
     sample = tok.balanced_sample(texts, [0] * 100 + [1] * 5, per_label=10)
     assert sorted(sample) == ["a"] * 10 + ["b"] * 5
+
+
+def test_a_vocabulary_too_small_for_the_alphabet_grows_to_hold_it(caplog):
+    """The smoke profile's 2,000 pieces on the real corpus (thousands of CJK characters): the Unigram trainer
+    would fail with "The vocabulary is not large enough to contain all chars"."""
+    from training.tokenizer import train_tokenizer
+
+    han = [chr(0x4E00 + i) for i in range(400)]
+    texts = ["".join(han[i : i + 20]) for i in range(0, 400, 20)] + ["plain latin words here"] * 5
+    tokenizer = train_tokenizer(texts, vocab_size=50)
+    vocab = tokenizer.get_vocab()
+    assert all(ch in vocab for ch in han) and tokenizer.get_vocab_size() > 400
+    assert "cannot hold" in caplog.text

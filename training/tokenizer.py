@@ -9,13 +9,17 @@ and silently drop the NFKC step.
 from __future__ import annotations
 
 import json
+import logging
 import random
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import Unigram
 from tokenizers.trainers import UnigramTrainer
+
+log = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, as in XLM-R
 BOS, PAD, EOS, UNK, MASK = range(5)
@@ -35,7 +39,23 @@ def balanced_sample(texts: Sequence[str], labels: Sequence[int], per_label: int,
     return sample
 
 
+def required_vocab_size(texts: list[str]) -> int:
+    """The Unigram trainer keeps every character it sees as a piece and fails when the vocabulary cannot hold
+    them all (CJK alone brings thousands): the characters after NFKC, the word-start marker, the specials,
+    and a tenth more for the trainer's own bookkeeping."""
+    alphabet = {ch for text in texts for ch in unicodedata.normalize("NFKC", text) if not ch.isspace()}
+    return int((len(alphabet) + 1 + len(SPECIAL_TOKENS)) * 1.1)
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    texts = list(texts)
+    needed = required_vocab_size(texts)
+    if vocab_size < needed:
+        # The smoke profile's 2,000 pieces fit the test fixtures' corpus, not 20 real languages' characters.
+        log.warning(
+            "vocab_size %d cannot hold the %d-odd characters of this sample; using %d", vocab_size, needed, needed
+        )
+        vocab_size = needed
     tokenizer = Tokenizer(Unigram())
     # NFKC: full-width punctuation -> ASCII, as in XLM-R. Whitespace runs -> one space, stripped: the
     # corpus has single spaces only, so "a  b" would otherwise be input the model never saw.
