@@ -7,17 +7,15 @@ as the test split. A set whose file is missing is recorded as not built, with th
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from langdetect_ops.slices import FULL_TEXT, TextSet, evaluation_sets, stratified_sample
+from langdetect_ops.config import OOD_SETS
+from langdetect_ops.slices import FULL_TEXT, TextSet, evaluation_sets, read_labelled_rows, stratified_sample
 
-OOD_SETS = (("ood", "out of domain"), ("udhr", "UDHR"))  # file stem (and manifest key), title
 BUILD_COMMAND = "langdetect ood-set"
 
 
@@ -48,7 +46,7 @@ def load_set(folder: Path, key: str, title: str, manifest: dict | None, per_lang
         return OodSet(key, {**record, "built": False, "reason": f"not built: run `{BUILD_COMMAND}`"}, [])
     data = path.read_bytes()
     try:
-        labels, texts, sources = read_rows(data)
+        labels, texts, sources = read_labelled_rows(data)
     except (KeyError, ValueError) as exc:  # a file of another shape: say so, score the other sets
         return OodSet(key, {**record, "built": True, "error": f"unreadable: {type(exc).__name__}: {exc}"}, [])
     if not texts:
@@ -60,11 +58,6 @@ def load_set(folder: Path, key: str, title: str, manifest: dict | None, per_lang
         texts, labels = stratified_sample(texts, labels, per_language)
     record["texts_per_language"] = dict(sorted(Counter(labels).items()))
     return OodSet(key, record, evaluation_sets(texts, labels, FULL_TEXT))
-
-
-def read_rows(data: bytes) -> tuple[list[str], list[str], list[str]]:
-    rows = [r for r in csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")) if r["text"].strip()]
-    return [r["labels"] for r in rows], [r["text"] for r in rows], [r["source"] for r in rows]
 
 
 def manifest_check(manifest: dict | None, key: str, sha256: str) -> dict:

@@ -377,7 +377,7 @@ def experiments_section(results: dict) -> str:
     for run in history["runs"]:
         changed = ", ".join(f"{k}={v}" for k, v in run["changed_from_default"].items()) or "today's default"
         minutes = f"{run['command_seconds'] / 60:.1f}" if run.get("command_seconds") else "–"
-        ood = [pct2(run["ood"].get(name)) for name in ("full", "1_word", "2_words", "3_words", "10_chars", "20_chars")]
+        ood = [pct2(run["ood"].get(key)) for key in slices.SLICE_KEYS]
         version = f"v{run['version']}" if run.get("version") else "–"
         scores = [pct2(run.get("valid_selection_score")), pct2(run.get("test_accuracy"))]
         rows.append([version, changed, *scores, *ood, minutes])

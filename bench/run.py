@@ -23,6 +23,7 @@ from bench.serving import LoadPlan
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
 from langdetect_ops.provenance import REPO_ROOT
+from langdetect_ops.slices import SLICE_KEYS
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,6 @@ def setup(model, peer_packages: list[str]) -> dict:
     }
 
 
-SLICE_METRICS = ("full", "1_word", "2_words", "3_words", "10_chars", "20_chars")
-
-
 def experiment_history() -> dict:
     """Every finished training run of the default profile in the MLflow experiment, oldest first: what
     each changed from today's default profile, its validation score (what promotion selects on), and what
@@ -180,6 +178,8 @@ def experiment_history() -> dict:
 
     import mlflow
 
+    from registry.models import list_versions, registry_client
+
     default = asdict(config.PROFILES["default"])
     runs = mlflow.search_runs(
         experiment_names=[config.EXPERIMENT],
@@ -187,17 +187,11 @@ def experiment_history() -> dict:
         order_by=["attributes.start_time ASC"],
         output_format="list",
     )
-    versions = {v.run_id: v.version for v in registry_versions()}
+    versions = {v.run_id: v.version for v in list_versions(registry_client())}
     return {
         "default_profile": default,
         "runs": [experiment_row(run, default, versions.get(run.info.run_id)) for run in runs],
     }
-
-
-def registry_versions() -> list:
-    from registry.models import list_versions, registry_client
-
-    return list_versions(registry_client())
 
 
 def experiment_row(run, default: dict, version: str | None) -> dict:
@@ -212,7 +206,7 @@ def experiment_row(run, default: dict, version: str | None) -> dict:
         "fields_not_logged": missing,
         **{k: metrics[k] for k in ("valid_selection_score", "valid_accuracy", "test_accuracy") if k in metrics},
         **{k: metrics[k] for k in ("command_seconds", "train_seconds") if k in metrics},
-        "ood": {name: metrics.get(f"ood_{name}_accuracy") for name in SLICE_METRICS},
+        "ood": {key: metrics.get(f"ood_{key}_accuracy") for key in SLICE_KEYS},
     }
 
 

@@ -54,6 +54,7 @@ CORPUS_CAP = 12000
 CORPUS_TRAIN_CAP = 36000
 # Out-of-domain evaluation sets (training/ood.py): source types the corpus never reads.
 OOD_DIR = DATA_DIR / "ood"
+OOD_SETS = (("ood", "out of domain"), ("udhr", "UDHR"))  # OOD_DIR/<key>.csv (and manifest key), title
 ARTIFACTS_DIR = Path("artifacts")
 
 # papluca's dataset ships train.csv / valid.csv / test.csv with columns labels,text.

@@ -5,6 +5,8 @@ The test split's full texts are named FULL; every out-of-domain set's are named 
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from dataclasses import dataclass
 
@@ -44,13 +46,39 @@ def first_chars(text: str, n: int) -> str | None:
     return text[:n].strip() if len(text) >= n else None
 
 
+def word_slice_name(n: int) -> str:
+    return f"{n} word{'s' if n > 1 else ''}"
+
+
+def char_slice_name(n: int) -> str:
+    return f"{n} chars"
+
+
 def word_slice(texts: list[str], labels: list[str], n: int) -> TextSet:
     pairs = [(first_words(t, n), lab) for t, lab in zip(texts, labels) if lab not in UNSPACED_LANGUAGES]
-    return _kept(f"{n} word{'s' if n > 1 else ''}", pairs)
+    return _kept(word_slice_name(n), pairs)
 
 
 def char_slice(texts: list[str], labels: list[str], n: int) -> TextSet:
-    return _kept(f"{n} chars", [(first_chars(t, n), lab) for t, lab in zip(texts, labels)])
+    return _kept(char_slice_name(n), [(first_chars(t, n), lab) for t, lab in zip(texts, labels)])
+
+
+def slice_key(name: str) -> str:
+    """The name of a slice in MLflow metrics: "1 word" -> 1_word; the full texts, whatever the set, -> full."""
+    return "full" if name in (FULL, FULL_TEXT) else name.replace(" ", "_")
+
+
+# Every slice of a set, as metric keys, in evaluation_sets' order.
+SLICE_KEYS = tuple(
+    slice_key(name) for name in (FULL, *map(word_slice_name, WORD_COUNTS), *map(char_slice_name, CHAR_COUNTS))
+)
+
+
+def read_labelled_rows(data: bytes) -> tuple[list[str], list[str], list[str]]:
+    """(labels, texts, sources) of an out-of-domain CSV (labels,text,source; `langdetect ood-set`), blank
+    texts left out."""
+    rows = [r for r in csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")) if r["text"].strip()]
+    return [r["labels"] for r in rows], [r["text"] for r in rows], [r["source"] for r in rows]
 
 
 def _kept(name: str, pairs: list[tuple[str | None, str]]) -> TextSet:

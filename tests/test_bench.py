@@ -701,3 +701,11 @@ def test_experiment_rows_say_what_differs_from_the_default_and_render_as_a_table
     text = experiments_section({"experiments": {"runs": [row]}})
     assert "| v5 | vocab_size=12000 | 90.40% | 99.56% | – | – | – | – | 80.28% | – | – |" in text
     assert "Not recorded" in experiments_section({"experiments": {}})
+
+
+def test_slice_keys_name_every_slice_that_evaluation_sets_cuts_in_its_order():
+    from langdetect_ops.slices import SLICE_KEYS, slice_key
+
+    sets = evaluation_sets(["Una frase con varias palabras en ella"], ["es"])
+    assert tuple(slice_key(s.name) for s in sets) == SLICE_KEYS
+    assert slice_key(FULL) == slice_key(FULL_TEXT) == "full"

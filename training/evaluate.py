@@ -28,12 +28,15 @@ def predict_logits(
     return out
 
 
-def slice_accuracies(model, tokenizer, texts: Sequence[str], labels: Sequence[str], max_length: int,
-                     device: str = "cpu") -> dict[str, float]:  # fmt: skip
-    """Accuracy on the full texts and on each short slice cut from them (langdetect_ops/slices.py)."""
+def slice_accuracies(
+    model, tokenizer, texts: Sequence[str], labels: Sequence[str], device: str = "cpu"
+) -> dict[str, float]:
+    """Accuracy on the full texts and on each short slice cut from them (langdetect_ops/slices.py), in the
+    model's own window."""
     from langdetect_ops.config import LANGUAGES
     from langdetect_ops.slices import evaluation_sets
 
+    max_length = model.config.max_position_embeddings - 2  # XLM-R positions start after the padding index
     index = {lang: i for i, lang in enumerate(LANGUAGES)}
     scores = {}
     for text_set in evaluation_sets(list(texts), list(labels)):
@@ -50,8 +53,9 @@ def selection_score(accuracies: dict[str, float]) -> float:
 
 def metric_name(prefix: str, slice_name: str) -> str:
     """valid + "1 word" -> valid_1_word_accuracy; the full texts are valid_full_accuracy."""
-    name = "full" if slice_name in ("test split", "full text") else slice_name.replace(" ", "_")
-    return f"{prefix}_{name}_accuracy"
+    from langdetect_ops.slices import slice_key
+
+    return f"{prefix}_{slice_key(slice_name)}_accuracy"
 
 
 def classification_report(y_true: Sequence[int], y_pred: Sequence[int], languages: Sequence[str]) -> dict:

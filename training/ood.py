@@ -347,14 +347,15 @@ def build_ood_sets(out_dir: Path = OOD_DIR, corpus_dir: Path = CORPUS_DIR, cache
                    seed: int = 0) -> dict:  # fmt: skip
     """Write ood.csv, udhr.csv and manifest.json into out_dir; returns the manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    seen = corpus_keys(corpus_dir)
+    in_corpus = corpus_keys(corpus_dir)
+    seen = set(in_corpus)  # grows with every text taken, so no text enters ood.csv twice
     counts: Counter = Counter()
     rows, failed = [], {}
     for source_type, packages in (("debconf", DEBCONF_PACKAGES), ("appstream", APPSTREAM_PACKAGES)):
         texts, failed[source_type] = collect_packages(packages, source_type, cache, seen, counts)
         rows.extend(sample_rows(texts, PER_SOURCE_TYPE_CAP, seed))
     rows.sort(key=lambda row: LANGUAGES.index(row[0]))
-    udhr = accepted_sentences(udhr_paragraphs(udhr_tarball(cache)), set(corpus_keys(corpus_dir)), counts)
+    udhr = accepted_sentences(udhr_paragraphs(udhr_tarball(cache)), set(in_corpus), counts)
     udhr_rows = [(lang, text, "udhr") for lang in LANGUAGES for text in udhr.get(lang, [])]
     manifest = {
         "builder_version": OOD_BUILDER_VERSION,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import time
@@ -10,9 +11,9 @@ from pathlib import Path
 
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
-from langdetect_ops.integrity import file_sha256
 from langdetect_ops.mlflow_setup import setup_mlflow
 from langdetect_ops.provenance import git_commit
+from langdetect_ops.slices import read_labelled_rows
 from training import distributed, evaluate
 from training import tokenizer as tok
 from training.dataset import Split, load_dataset
@@ -91,7 +92,7 @@ def _train_and_register(
             name: _evaluate(mlflow, model, hf_tokenizer, splits[name], profile, device) for name in ("valid", "test")
         }
         reports["valid"]["selection_score"] = score_valid_slices(mlflow, model, hf_tokenizer, splits["valid"], device)
-        _log_out_of_domain(mlflow, model, hf_tokenizer, profile, device)
+        _log_out_of_domain(mlflow, model, hf_tokenizer, device)
         mlflow.log_metrics({"train_seconds": fitted.seconds})
         model.to("cpu")
         _log_tokenizer(mlflow, hf_tokenizer)
@@ -120,32 +121,28 @@ def _train_and_register(
 def score_valid_slices(mlflow, model, hf_tokenizer, valid: Split, device: str = "cpu") -> float:
     """Logs the validation split's accuracy on its full texts and every short slice, and their mean, the
     score promotion selects on (registry/promote.py); returns that mean."""
-    max_length = model.config.max_position_embeddings - 2
     labels = [config.LANGUAGES[i] for i in valid.labels]
-    accuracies = evaluate.slice_accuracies(model, hf_tokenizer, valid.texts, labels, max_length, device)
+    accuracies = evaluate.slice_accuracies(model, hf_tokenizer, valid.texts, labels, device)
     score = evaluate.selection_score(accuracies)
     mlflow.log_metrics({**{evaluate.metric_name("valid", k): v for k, v in accuracies.items()}, SELECTION_SCORE: score})
     return score
 
 
-def _log_out_of_domain(mlflow, model, hf_tokenizer, profile, device) -> None:
+def _log_out_of_domain(mlflow, model, hf_tokenizer, device) -> None:
     """Accuracy on every slice of the out-of-domain sets (`langdetect ood-set`), when they are built.
 
     Reported so that the experiment history shows how each recipe does out of domain; never used to choose
-    (promotion reads valid_* only). Metrics: ood_full_text_accuracy, ood_1_word_accuracy, udhr_10_chars_...
+    (promotion reads valid_selection_score). Metrics: ood_full_accuracy, ood_1_word_accuracy, udhr_10_chars_...
     """
-    import csv
-
-    for key in ("ood", "udhr"):
+    for key, _ in config.OOD_SETS:
         path = config.OOD_DIR / f"{key}.csv"
         if not path.is_file():
             continue
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        texts, labels = [r["text"] for r in rows], [r["labels"] for r in rows]
-        accuracies = evaluate.slice_accuracies(model, hf_tokenizer, texts, labels, profile.max_length, device)
+        data = path.read_bytes()
+        labels, texts, _ = read_labelled_rows(data)
+        accuracies = evaluate.slice_accuracies(model, hf_tokenizer, texts, labels, device)
         mlflow.log_metrics({evaluate.metric_name(key, name): value for name, value in accuracies.items()})
-        mlflow.set_tag(f"data_sha256_{key}", file_sha256(path))
+        mlflow.set_tag(f"data_sha256_{key}", hashlib.sha256(data).hexdigest())
 
 
 def _model_and_tokenizer(
