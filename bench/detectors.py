@@ -2,7 +2,8 @@
 
 A prediction is one of the 20 labels or None (no answer, or a language outside the 20): None is
 counted wrong. Ours: the int8 ONNX model (what the CPU runner serves), the fp32 ONNX model and the
-torch checkpoint, all from the champion's export directory.
+torch checkpoint, all from the champion's export directory, each with the bundle's n-gram model as served;
+and each half of that ensemble alone (kind "ablation").
 """
 
 from __future__ import annotations
@@ -67,13 +68,58 @@ def our_detectors(export_dir: Path, version: str) -> list[Detector]:
             True,
             "torch.set_num_threads(threads)",
         ),
+        *_ensemble_parts(onnx_dir, version),
     ]
 
 
-def _onnx(onnx_dir: Path, model_file: str, threads: int) -> Predict:
+def _ensemble_parts(onnx_dir: Path, version: str) -> list[Detector]:
+    """Each half of the served ensemble alone (kind "ablation"): what the n-gram model adds, and what the
+    transformer adds to it. Scored for accuracy, never timed or held to a target."""
+    from registry.export import INT8_FILE
+    from service.ngrams import NGRAM_FILE
+
+    if not (onnx_dir / NGRAM_FILE).is_file():
+        return []
+    return [
+        Detector(
+            "ours int8, transformer alone",
+            "ablation",
+            "langdetect-ops",
+            version,
+            lambda threads: _onnx(onnx_dir, INT8_FILE, threads, ngrams=False),
+            True,
+            "the int8 model without the n-gram scores",
+        ),
+        Detector(
+            "ours n-grams alone",
+            "ablation",
+            "langdetect-ops",
+            version,
+            lambda threads: _ngrams_alone(onnx_dir),
+            False,
+            f"the character n-gram naive Bayes of {NGRAM_FILE}",
+        ),
+    ]
+
+
+def _onnx(onnx_dir: Path, model_file: str, threads: int, ngrams: bool = True) -> Predict:
     from service.inference import OnnxClassifier
 
-    return _argmax_labels(OnnxClassifier(onnx_dir, model_file=model_file, threads=threads))
+    classifier = OnnxClassifier(onnx_dir, model_file=model_file, threads=threads)
+    if not ngrams:
+        classifier.ngrams = None
+    return _argmax_labels(classifier)
+
+
+def _ngrams_alone(onnx_dir: Path) -> Predict:
+    from service.inference import load_ngrams, read_labels
+
+    ngram, (labels, _) = load_ngrams(onnx_dir), read_labels(onnx_dir)
+
+    def predict(texts: list[str]) -> list[str]:
+        return [labels[i] for i in np.argmax(ngram.scores(texts), axis=1)]
+
+    return predict
 
 
 def _torch(torch_dir: Path, threads: int) -> Predict:

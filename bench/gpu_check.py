@@ -2,7 +2,7 @@
 
     scripts/gpu-check.sh [--cpu] [--export artifacts/export/vN] [--data data/corpus] [--out FILE]
 
-With a carried export (torch checkpoint, int8 ONNX, tokenizer.json, labels.json) and a test split:
+With a carried export (torch checkpoint, int8 ONNX, tokenizer.json, labels.json, ngrams.npz) and a test split:
 1. the GPU path's classifier (torch fp16 on CUDA) over the test split: label agreement with torch fp32 on
    the same device and with the int8 ONNX model (onnxruntime on CPU), and the accuracy of each;
 2. throughput at batch 1, 64, 256 and 1024, and peak GPU memory;

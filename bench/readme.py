@@ -110,21 +110,31 @@ def accuracy_block(results: dict) -> str:
             rows.append((record["name"], record["sets"], record["detectors"]))
         else:
             missing.append(f"- {record['name']}: {record.get('reason') or record.get('error', 'not measured')}")
-    lines += ["| set | slice | texts | ours (int8 ONNX) | best peer |", "|---|---|---:|---:|---|"]
+    parts = [n for n in ENSEMBLE_PARTS if n in accuracy["detectors"]]  # each half of the served ensemble alone
+    lines += [
+        "| set | slice | texts | ours (int8 ONNX, as served) | " + "".join(f"{n} | " for n in parts) + "best peer |",
+        "|---|---|---:|---:|" + "---:|" * len(parts) + "---|",
+    ]
     for name, sets, detectors in rows:
         for i, s in enumerate(sets):
-            lines.append(accuracy_row(name if i == 0 else "", s, detectors))
+            lines.append(accuracy_row(name if i == 0 else "", s, detectors, parts))
     return "\n".join(lines + ([""] + missing if missing else []))
 
 
-def accuracy_row(set_name: str, slice_summary: dict, detectors: dict) -> str:
+ENSEMBLE_PARTS = ("ours int8, transformer alone", "ours n-grams alone")  # bench/detectors.py
+
+
+def accuracy_row(set_name: str, slice_summary: dict, detectors: dict, parts: list[str] = ()) -> str:
     slice_name = slice_summary["name"]
     label = slices.FULL_TEXT if slice_name == slices.FULL else slice_name
     peers = {n: d["scores"][slice_name]["accuracy"] for n, d in detectors.items() if d["kind"] == "peer"}
     best = max(peers, key=peers.get) if peers else None
     versus = f"{points(peers[best])} ({best})" if best else "no peer installed"
     ours = points(detectors[OURS]["scores"][slice_name]["accuracy"])
-    return f"| {set_name} | {label} | {slice_summary['texts']:,} | {ours} | {versus} |"
+    alone = "".join(
+        f"{points(detectors[n]['scores'][slice_name]['accuracy']) if n in detectors else '–'} | " for n in parts
+    )
+    return f"| {set_name} | {label} | {slice_summary['texts']:,} | {ours} | {alone}{versus} |"
 
 
 def points(share: float) -> str:

@@ -381,6 +381,9 @@ def experiments_section(results: dict) -> str:
         version = f"v{run['version']}" if run.get("version") else "–"
         scores = [pct2(run.get("valid_selection_score")), pct2(run.get("test_accuracy"))]
         rows.append([version, changed, *scores, *ood, minutes])
+        if alone := run.get("transformer_alone"):
+            ood_alone = [pct2(alone["ood"].get(key)) for key in slices.SLICE_KEYS]
+            rows.append([f"{version}, transformer alone", "", pct2(alone["valid_selection_score"]), "", *ood_alone, ""])
     headers = ["version", "differs from today's default", "valid score", "test", "OOD full", "1 word", "2 words",
                "3 words", "10 chars", "20 chars", "min"]  # fmt: skip
     return "\n\n".join(
@@ -389,7 +392,9 @@ def experiments_section(results: dict) -> str:
             "Every finished run of the default profile in the MLflow experiment, oldest first. Promotion selects "
             "on the valid score (the mean over the validation split's full texts and short slices); test and the "
             "out-of-domain columns are reported by each run and never used to choose. A dash: not logged by that "
-            "run (it predates the metric). `min`: the whole `langdetect train` command on the bench machine.",
+            "run (it predates the metric). `min`: the whole `langdetect train` command on the bench machine. "
+            "A run with a character n-gram model (the served ensemble) also logs its transformer alone, on the "
+            "line below it.",
             table(headers, rows, "ll" + "r" * 9),
         ]
     )

@@ -207,6 +207,17 @@ def experiment_row(run, default: dict, version: str | None) -> dict:
         **{k: metrics[k] for k in ("valid_selection_score", "valid_accuracy", "test_accuracy") if k in metrics},
         **{k: metrics[k] for k in ("command_seconds", "train_seconds") if k in metrics},
         "ood": {key: metrics.get(f"ood_{key}_accuracy") for key in SLICE_KEYS},
+        # runs with an n-gram model also log the transformer alone: what the ensemble adds
+        **(
+            {
+                "transformer_alone": {
+                    "valid_selection_score": metrics["transformer_valid_selection_score"],
+                    "ood": {key: metrics.get(f"transformer_ood_{key}_accuracy") for key in SLICE_KEYS},
+                }
+            }
+            if "transformer_valid_selection_score" in metrics
+            else {}
+        ),
     }
 
 
@@ -324,7 +335,7 @@ def speed(detectors, texts: list[str], budget: Budget) -> dict:
     from bench.speed import measure
 
     measured = {}
-    for detector in detectors:
+    for detector in (d for d in detectors if d.kind != "ablation"):  # the parts are scored, not timed
         measured[detector.name] = attempt(measure, detector, texts, repeats=budget.speed_repeats)
         print(f"  {detector.name}: {measured[detector.name]}", flush=True)
     return {"texts": len(texts), "repeats": budget.speed_repeats, "detectors": measured}

@@ -7,7 +7,7 @@ against the sha256 recorded in the version's tags, and only then move it into pl
 only: it runs in the slim CPU image, which has no mlflow (about 850 MB with its dependencies).
 
 Layout written to OUT (the directory LANGDETECT_MODEL_DIR names):
-    OUT/onnx/{model.int8.onnx,tokenizer.json,labels.json}   the CPU runtime
+    OUT/onnx/{model.int8.onnx,tokenizer.json,labels.json,ngrams.npz}   the CPU runtime
     OUT/torch/...                                           with --runtime all (the GPU image)
     OUT/bundle.json                                         version, alias, run, sha256 of each file
 

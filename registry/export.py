@@ -19,6 +19,7 @@ from registry import bento_store, parity
 from registry.models import registry_client, resolve
 from registry.onnx_export import export_onnx, quantize_int8
 from service.inference import OnnxClassifier, TorchClassifier, softmax, write_labels
+from service.ngrams import NGRAM_FILE
 from service.pin import write_pin
 from training.dataset import load_dataset
 
@@ -106,7 +107,8 @@ def _test_split(client, model_version, data_dir: Path | None):
 
 
 def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
-    """torch/: checkpoint for the GPU runner; onnx/: int8 model, tokenizer.json, labels.json only."""
+    """torch/: checkpoint for the GPU runner; onnx/: int8 model, tokenizer.json, labels.json (and the
+    run's ngrams.npz) only."""
     import mlflow
 
     components = mlflow.transformers.load_model(
@@ -127,6 +129,13 @@ def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
             shutil.copy2(logged / "tokenizer.json", bundle / "tokenizer.json")
             write_labels(bundle, labels, max_length)
         shutil.copy2(logged / "tokenizer_config.json", torch_dir / "tokenizer_config.json")
+        # The ensemble's n-gram model, when the run fitted one: the same file in both bundles.
+        if mlflow.MlflowClient().list_artifacts(model_version.run_id, "ngrams"):
+            ngrams = mlflow.artifacts.download_artifacts(
+                run_id=model_version.run_id, artifact_path=f"ngrams/{NGRAM_FILE}", dst_path=tmp
+            )
+            for bundle in (torch_dir, onnx_dir):
+                shutil.copy2(ngrams, bundle / NGRAM_FILE)
     export_onnx(model, out / FP32_FILE, max_length)
     quantize_int8(out / FP32_FILE, onnx_dir / INT8_FILE)
     return torch_dir, onnx_dir

@@ -65,6 +65,9 @@ class ModelLineage(BaseModel):
 class RuntimeInfo(BaseModel):
     runtime: str
     device: str
+    ngram_weight: float = Field(
+        0.0, description="Weight of the character n-gram scores added to the transformer's logits (0: none)"
+    )
     model: ModelLineage
 
 
@@ -95,6 +98,11 @@ class Runtime:
             if os.environ.get("LANGDETECT_BATCHING", "1") != "0"
             else self.unbatched
         )
+
+    @property
+    def ngram_weight(self) -> float:
+        ngrams = getattr(self.classifier, "ngrams", None)
+        return ngrams.weight if ngrams is not None else 0.0
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return self.classifier.probabilities(texts)
@@ -253,7 +261,8 @@ class DetectorAPI:
     def describe(self) -> ServiceInfo:
         return ServiceInfo(
             runtimes={
-                kind: RuntimeInfo(runtime=r.name, device=r.device, model=r.lineage) for kind, r in self.runtimes.items()
+                kind: RuntimeInfo(runtime=r.name, device=r.device, ngram_weight=r.ngram_weight, model=r.lineage)
+                for kind, r in self.runtimes.items()
             },
             backends={
                 backend: self._runtime(backend).name

@@ -54,11 +54,20 @@ def read_labels(directory: Path) -> tuple[list[str], int]:
     return spec["labels"], int(spec["max_length"])
 
 
+def load_ngrams(directory: Path):
+    """The bundle's n-gram model, or None for a bundle of a run without one (the transformer alone)."""
+    from service.ngrams import NGRAM_FILE, NgramModel
+
+    path = Path(directory) / NGRAM_FILE
+    return NgramModel.load(path) if path.is_file() else None
+
+
 class Classifier:
     """Batches texts by length (less padding), returns probabilities in input order."""
 
     labels: list[str]
     batch_size = 64
+    ngrams = None  # the bundle's n-gram model (service/ngrams.py), added to the logits when present
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.text_logits(texts))
@@ -71,7 +80,7 @@ class Classifier:
             idx = order[start : start + self.batch_size]
             ids, mask = encode(self.tokenizer, [texts[i] for i in idx])
             out[idx] = self.logits(ids, mask)
-        return out
+        return self.ngrams.combine(out, texts) if self.ngrams is not None else out
 
     def logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -88,6 +97,7 @@ class OnnxClassifier(Classifier):
         model_dir = Path(model_dir)
         self.labels, max_length = read_labels(model_dir)
         self.tokenizer = load_tokenizer(model_dir / "tokenizer.json", max_length)
+        self.ngrams = load_ngrams(model_dir)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -115,6 +125,7 @@ class TorchClassifier(Classifier):
         self.model.to(self.device).eval()
         self.labels, max_length = read_labels(model_dir)
         self.tokenizer = load_tokenizer(model_dir / "tokenizer.json", max_length)
+        self.ngrams = load_ngrams(model_dir)
 
     def logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         torch = self.torch

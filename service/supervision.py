@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import struct
+import time
 
 logger = logging.getLogger("langdetect.supervision")
 
@@ -184,7 +185,7 @@ def _awaiting_first_request(protocol) -> bool:
     return transport is not None and not transport.is_closing() and getattr(protocol, "cycle", None) is None
 
 
-def _accept_and_plug(listener: socket.socket, attempts: int = 100) -> tuple[list[socket.socket], socket.socket | None]:
+def _accept_and_plug(listener: socket.socket, wait_s: float = 1.5) -> tuple[list[socket.socket], socket.socket | None]:
     """Every queued connection, and a plug that keeps any other from queueing until the listener is closed.
 
     Closing a listening socket resets the connections still in its queue, and a client that connects in the
@@ -193,6 +194,12 @@ def _accept_and_plug(listener: socket.socket, attempts: int = 100) -> tuple[list
     shrunk to one place and filled with a connection of our own (the plug): the kernel then drops new
     SYNs, those clients retry and find the port closed (refused, never accepted), and only the plug is
     reset when the caller closes the listener.
+
+    A client whose SYN got in just before the plug is the exception: its handshake completes on its side,
+    but the kernel drops its last ACK (the queue is full) and resets it on close, after it has sent its
+    request. So the plug stays only when no connection is half-open (SYN_RECV); otherwise it is pulled,
+    that client's retransmission (within about 200 ms on loopback) lands in the freed place, and it is
+    accepted on the next round.
     """
     accepted = []
     if listener.family not in (socket.AF_INET, socket.AF_INET6):
@@ -200,15 +207,35 @@ def _accept_and_plug(listener: socket.socket, attempts: int = 100) -> tuple[list
     listener.listen(0)  # the queue is full as soon as it holds one connection
     host, port = listener.getsockname()[:2]
     target = ("127.0.0.1" if host == "0.0.0.0" else "::1" if host == "::" else host, port)
-    for _ in range(attempts):
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
         accepted += _accept_all(listener)
+        if _half_open(port):  # leave the place free for that client's retransmission
+            time.sleep(0.005)
+            continue
         plug = socket.socket(listener.family, socket.SOCK_STREAM)
         plug.setblocking(False)
         plug.connect_ex(target)
-        if _established(plug) and _queued(listener) == 1:
+        if _established(plug) and _queued(listener) == 1 and not _half_open(port):
             return accepted, plug
-        plug.close()  # a client took the one place first: accept it and try again
+        plug.close()  # a client took the one place first, or is mid-handshake: let it in, try again
     return accepted + _accept_all(listener), None
+
+
+def _half_open(port: int) -> int:
+    """Connections to `port` between the client's SYN and its final ACK (state 03, SYN_RECV, in
+    /proc/net/tcp and tcp6; 0 where those cannot be read)."""
+    suffix, count = f":{port:04X}", 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as rows:
+                next(rows, None)
+                for row in rows:
+                    fields = row.split(None, 4)
+                    count += len(fields) > 3 and fields[3] == "03" and fields[1].endswith(suffix)
+        except OSError:
+            continue
+    return count
 
 
 def _established(sock: socket.socket, timeout_s: float = 0.005) -> bool:

@@ -501,6 +501,19 @@ def test_ood_target_passes_only_above_every_peer_on_every_slice_and_names_each_m
     assert missing["status"] == NOT_MEASURED and missing["reason"] == "not built: run `langdetect ood-set`"
 
 
+def test_ood_target_counts_a_tie_at_100_percent_as_the_ceiling_and_ignores_the_ensembles_parts():
+    results = {"accuracy": {"ood": ood_results(1.0, peer=1.0)}}
+    ood = results["accuracy"]["ood"]["ood"]
+    # each half of the ensemble alone is reported beside ours, never compared as a peer
+    ood["detectors"]["ours n-grams alone"] = {**ood["detectors"]["lingua"], "kind": "ablation"}
+    ood["detectors"]["ours n-grams alone"]["scores"] = scores(1.0, {"de": 1.0}, OOD_SLICES)
+    found = {t["name"]: t for t in evaluate(results)}["out of domain: ours above every peer on every slice"]
+    assert found["status"] == PASS, found
+    ood["detectors"]["ours int8 ONNX"]["scores"]["1 word"]["accuracy"] = 0.999  # below a peer's 100%
+    found = {t["name"]: t for t in evaluate(results)}["out of domain: ours above every peer on every slice"]
+    assert found["status"] == MISS and found["reason"] == "1 word: lingua 0.10 points ahead"
+
+
 def write_ood_csv(path, rows) -> str:
     import csv
     import hashlib
@@ -701,6 +714,15 @@ def test_experiment_rows_say_what_differs_from_the_default_and_render_as_a_table
     text = experiments_section({"experiments": {"runs": [row]}})
     assert "| v5 | vocab_size=12000 | 90.40% | 99.56% | – | – | – | – | 80.28% | – | – |" in text
     assert "Not recorded" in experiments_section({"experiments": {}})
+    assert ", transformer alone |" not in text and "transformer_alone" not in row
+    metrics.update({"transformer_valid_selection_score": 0.89, "transformer_ood_10_chars_accuracy": 0.79})
+    row = experiment_row(run, default, "6")
+    assert row["transformer_alone"] == {
+        "valid_selection_score": 0.89,
+        "ood": {"full": None, "1_word": None, "2_words": None, "3_words": None, "10_chars": 0.79, "20_chars": None},
+    }
+    text = experiments_section({"experiments": {"runs": [row]}})
+    assert "| v6, transformer alone |  | 89.00% |  | – | – | – | – | 79.00% | – |  |" in text
 
 
 def test_slice_keys_name_every_slice_that_evaluation_sets_cuts_in_its_order():
@@ -709,3 +731,21 @@ def test_slice_keys_name_every_slice_that_evaluation_sets_cuts_in_its_order():
     sets = evaluation_sets(["Una frase con varias palabras en ella"], ["es"])
     assert tuple(slice_key(s.name) for s in sets) == SLICE_KEYS
     assert slice_key(FULL) == slice_key(FULL_TEXT) == "full"
+
+
+def test_readme_accuracy_block_shows_each_half_of_the_ensemble_beside_ours():
+    from bench.readme import accuracy_block
+
+    results = fake_results()
+    plain = accuracy_block(results)
+    assert (
+        "transformer alone" not in plain
+        and "| set | slice | texts | ours (int8 ONNX, as served) | best peer |" in plain
+    )
+    detectors = results["accuracy"]["detectors"]
+    detectors["ours int8, transformer alone"] = {**detectors["lingua"], "kind": "ablation"}
+    detectors["ours int8, transformer alone"]["scores"] = scores(0.95, {"de": 0.95})
+    block = accuracy_block(results)
+    header = "| set | slice | texts | ours (int8 ONNX, as served) | ours int8, transformer alone | best peer |"
+    assert header in block
+    assert "| 99.00% | 95.00% | 98.00% (lingua) |" in block  # an ablation row is never "the best peer"

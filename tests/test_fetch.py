@@ -58,7 +58,12 @@ def test_fetch_champion_writes_a_verified_bundle(tracking_server, exported, tmp_
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["version"] == exported.version and manifest["alias"] == CHAMPION_ALIAS
-    assert sorted(manifest["sha256"]) == ["onnx/labels.json", "onnx/model.int8.onnx", "onnx/tokenizer.json"]
+    assert sorted(manifest["sha256"]) == [
+        "onnx/labels.json",
+        "onnx/model.int8.onnx",
+        "onnx/ngrams.npz",
+        "onnx/tokenizer.json",
+    ]
     for name, digest in manifest["sha256"].items():
         assert file_sha256(out / name) == digest
     assert not (out / "torch").exists(), "the CPU runtime needs no torch files"

@@ -175,9 +175,32 @@ def test_cpu_bundle_holds_only_what_the_cpu_runner_needs(exported):
     import bentoml
 
     onnx = bentoml.models.get(exported.tags["onnx"])
-    assert set(onnx.info.metadata["sha256"]) == {"model.int8.onnx", "tokenizer.json", "labels.json"}
+    assert set(onnx.info.metadata["sha256"]) == {"model.int8.onnx", "tokenizer.json", "labels.json", "ngrams.npz"}
     torch_files = set(bentoml.models.get(exported.tags["torch"]).info.metadata["sha256"])
-    assert {"config.json", "model.safetensors", "tokenizer.json", "labels.json"} <= torch_files
+    assert {"config.json", "model.safetensors", "tokenizer.json", "labels.json", "ngrams.npz"} <= torch_files
+
+
+@pytest_slow
+def test_both_bundles_serve_the_runs_ensemble(exported, smoke_model):
+    import bentoml
+    import numpy as np
+    from conftest import longest_per_language
+
+    from service.inference import OnnxClassifier, TorchClassifier, softmax
+
+    texts, _ = longest_per_language(2)
+    texts = [*texts, *(t.split()[0] for t in texts)]  # long texts and single words
+    onnx = OnnxClassifier(bentoml.models.get(exported.tags["onnx"]).path)
+    torch_ = TorchClassifier(bentoml.models.get(exported.tags["torch"]).path, device="cpu")
+    weight = float(session_client().get_run(smoke_model.run_id).data.params["ngram_weight"])
+    assert onnx.ngrams.weight == torch_.ngrams.weight == pytest.approx(weight)
+    assert onnx.ngrams.index == torch_.ngrams.index  # one file, copied into both
+    served = onnx.probabilities(texts)
+    ngrams, onnx.ngrams = onnx.ngrams, None
+    alone = onnx.text_logits(texts)
+    np.testing.assert_allclose(served, softmax(alone + weight * ngrams.scores(texts)), atol=1e-6)
+    if weight:
+        assert not np.allclose(served, softmax(alone), atol=1e-3), "the n-gram scores changed nothing"
 
 
 @pytest_slow

@@ -91,3 +91,35 @@ def test_supervision_patches_the_methods_it_relies_on(monkeypatch):
     monkeypatch.setenv(supervision.GRACE_ENV, "soon")
     with pytest.raises(ValueError, match="whole number of seconds"):
         supervision.grace_seconds()
+
+
+def test_the_drain_plugs_the_listener_only_once_no_client_is_half_open(monkeypatch):
+    """SIGTERM's drain (service/supervision.py): every queued connection is accepted, and the plug goes in
+    only when /proc/net/tcp shows no handshake in progress on the port, which the close would reset."""
+    import socket
+
+    from service import supervision
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    assert supervision._half_open(port) == 0  # a completed handshake is not half-open
+    answers = iter([1, 1, 0, 0])  # a client mid-handshake for two rounds, then none
+    seen = []
+    monkeypatch.setattr(supervision, "_half_open", lambda p: seen.append(p) or next(answers))
+    accepted, plug = supervision._accept_and_plug(listener)
+    try:
+        assert len(accepted) == 1 and plug is not None and seen == [port] * 4
+        assert supervision._queued(listener) == 1  # the plug holds the one place
+    finally:
+        for sock in [*accepted, plug, client, listener]:
+            sock.close()
+    monkeypatch.setattr(supervision, "_half_open", lambda p: 1)  # never clear: no plug, nothing lost waiting
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted, plug = supervision._accept_and_plug(listener, wait_s=0.05)
+    assert accepted == [] and plug is None
+    listener.close()

@@ -63,6 +63,24 @@ def test_run_logs_params_metrics_and_artifacts(smoke_model, client):
     assert "tokenizer/tokenizer.json" in {a.path for a in client.list_artifacts(smoke_model.run_id, "tokenizer")}
 
 
+def test_run_logs_the_ensembles_ngram_model_with_the_weight_chosen_on_valid(smoke_model, client):
+    import mlflow
+
+    from service.ngrams import NgramModel
+
+    run = client.get_run(smoke_model.run_id)
+    path = mlflow.artifacts.download_artifacts(run_id=smoke_model.run_id, artifact_path="ngrams/ngrams.npz")
+    ngram = NgramModel.load(Path(path))
+    assert ngram.weight == float(run.data.params["ngram_weight"]) and len(ngram.index) == int(
+        run.data.params["ngram_grams"]
+    )
+    # weight 0 (the transformer alone) is on the grid, so the chosen ensemble can only match or beat it
+    alone, served = run.data.metrics["transformer_valid_selection_score"], run.data.metrics["valid_selection_score"]
+    assert served >= alone - 1e-9
+    if ngram.weight == 0:
+        assert served == pytest.approx(alone, abs=1e-9)
+
+
 def test_per_language_report_covers_all_labels(smoke_model):
     import mlflow
 

@@ -28,21 +28,45 @@ def predict_logits(
     return out
 
 
-def slice_accuracies(
-    model, tokenizer, texts: Sequence[str], labels: Sequence[str], device: str = "cpu"
-) -> dict[str, float]:
-    """Accuracy on the full texts and on each short slice cut from them (langdetect_ops/slices.py), in the
-    model's own window."""
+def predictor(model, tokenizer, ngram=None, device: str = "cpu", cache: dict | None = None):
+    """texts -> logits of what the service answers with: the transformer in its own window, plus the
+    n-gram model's weighted scores when the run has one (service/ngrams.py). `cache` keeps the transformer's
+    logits by text list, so that a run scores each evaluation set once however many predictors it uses."""
+    max_length = model.config.max_position_embeddings - 2  # XLM-R positions start after the padding index
+
+    def transformer(texts: Sequence[str]) -> np.ndarray:
+        if cache is None:
+            return predict_logits(model, tokenizer, texts, max_length, device=device)
+        key = tuple(texts)
+        if key not in cache:
+            cache[key] = predict_logits(model, tokenizer, texts, max_length, device=device)
+        return cache[key]
+
+    def predict(texts: Sequence[str]) -> np.ndarray:
+        logits = transformer(texts)
+        return ngram.combine(logits, texts) if ngram is not None else logits
+
+    return predict
+
+
+def slice_logits(predict, texts: Sequence[str], labels: Sequence[str]) -> list[tuple]:
+    """(text set, logits of `predict`, gold label indices) for the full texts and each short slice cut from
+    them (langdetect_ops/slices.py)."""
     from langdetect_ops.config import LANGUAGES
     from langdetect_ops.slices import evaluation_sets
 
-    max_length = model.config.max_position_embeddings - 2  # XLM-R positions start after the padding index
     index = {lang: i for i, lang in enumerate(LANGUAGES)}
-    scores = {}
-    for text_set in evaluation_sets(list(texts), list(labels)):
-        logits = predict_logits(model, tokenizer, text_set.texts, max_length, device=device)
-        scores[text_set.name] = float(np.mean(logits.argmax(1) == np.asarray([index[x] for x in text_set.labels])))
-    return scores
+    return [
+        (s, predict(s.texts), np.asarray([index[x] for x in s.labels], dtype=np.int64))
+        for s in evaluation_sets(list(texts), list(labels))
+    ]
+
+
+def slice_accuracies(predict, texts: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
+    """Accuracy of `predict` (texts -> logits) on the full texts and on each short slice."""
+    return {
+        s.name: float(np.mean(logits.argmax(1) == gold)) for s, logits, gold in slice_logits(predict, texts, labels)
+    }
 
 
 def selection_score(accuracies: dict[str, float]) -> float:

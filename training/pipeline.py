@@ -9,12 +9,15 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from langdetect_ops import config
 from langdetect_ops.errors import UserError
 from langdetect_ops.mlflow_setup import setup_mlflow
 from langdetect_ops.provenance import git_commit
 from langdetect_ops.slices import read_labelled_rows
-from training import distributed, evaluate
+from service.ngrams import NGRAM_FILE, NgramModel
+from training import distributed, evaluate, ngram_model
 from training import tokenizer as tok
 from training.dataset import Split, load_dataset
 from training.model import build_model, count_parameters, load_checkpoint
@@ -88,12 +91,14 @@ def _train_and_register(
             progress=progress,
             world=world,
         )
-        reports = {
-            name: _evaluate(mlflow, model, hf_tokenizer, splits[name], profile, device) for name in ("valid", "test")
-        }
-        reports["valid"]["selection_score"] = score_valid_slices(mlflow, model, hf_tokenizer, splits["valid"], device)
-        _log_out_of_domain(mlflow, model, hf_tokenizer, device)
         mlflow.log_metrics({"train_seconds": fitted.seconds})
+        logits = {}  # the transformer scores each evaluation set once, for the ensemble and for it alone
+        ngram = _fit_ngrams(mlflow, profile, splits, evaluate.predictor(model, hf_tokenizer, None, device, logits))
+        predict = evaluate.predictor(model, hf_tokenizer, ngram, device, logits)
+        reports = {name: _evaluate(mlflow, predict, splits[name]) for name in ("valid", "test")}
+        reports["valid"]["selection_score"] = score_valid_slices(mlflow, predict, splits["valid"])
+        _log_out_of_domain(mlflow, evaluate.predictor(model, hf_tokenizer, None, device, logits), ngram)
+        logits.clear()
         model.to("cpu")
         _log_tokenizer(mlflow, hf_tokenizer)
         info = log_transformers_model(mlflow, model, hf_tokenizer)
@@ -118,21 +123,50 @@ def _train_and_register(
         )
 
 
-def score_valid_slices(mlflow, model, hf_tokenizer, valid: Split, device: str = "cpu") -> float:
+def score_valid_slices(mlflow, predict, valid: Split) -> float:
     """Logs the validation split's accuracy on its full texts and every short slice, and their mean, the
-    score promotion selects on (registry/promote.py); returns that mean."""
+    score promotion selects on (registry/promote.py); returns that mean. `predict`: evaluate.predictor."""
     labels = [config.LANGUAGES[i] for i in valid.labels]
-    accuracies = evaluate.slice_accuracies(model, hf_tokenizer, valid.texts, labels, device)
+    accuracies = evaluate.slice_accuracies(predict, valid.texts, labels)
     score = evaluate.selection_score(accuracies)
     mlflow.log_metrics({**{evaluate.metric_name("valid", k): v for k, v in accuracies.items()}, SELECTION_SCORE: score})
     return score
 
 
-def _log_out_of_domain(mlflow, model, hf_tokenizer, device) -> None:
+def _fit_ngrams(mlflow, profile, splits, transformer) -> NgramModel | None:
+    """The ensemble's n-gram model (training/ngram_model.py), fitted on the train split; its weight is
+    chosen on the validation split's slices, where weight 0 (the transformer alone) competes too. Logged
+    as ngrams/ngrams.npz, which export copies into both serving bundles."""
+    if not profile.ngram_per_language:
+        return None
+    started = time.perf_counter()
+    train, valid = splits["train"], splits["valid"]
+    ngram = ngram_model.fit(train.texts, train.labels, len(config.LANGUAGES), profile.ngram_per_language)
+    labels = [config.LANGUAGES[i] for i in valid.labels]
+    choice = ngram_model.choose_weight(
+        ngram, [(logits, s.texts, gold) for s, logits, gold in evaluate.slice_logits(transformer, valid.texts, labels)]
+    )
+    mlflow.log_params(
+        {"ngram_weight": choice.weight, "ngram_length_power": choice.length_power, "ngram_grams": len(ngram.index)}
+    )
+    mlflow.log_metrics(
+        {
+            "transformer_valid_selection_score": choice.transformer_only,
+            "ngram_seconds": time.perf_counter() - started,
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_artifact(str(ngram.save(Path(tmp) / NGRAM_FILE)), artifact_path="ngrams")
+    return ngram
+
+
+def _log_out_of_domain(mlflow, transformer, ngram) -> None:
     """Accuracy on every slice of the out-of-domain sets (`langdetect ood-set`), when they are built.
 
     Reported so that the experiment history shows how each recipe does out of domain; never used to choose
     (promotion reads valid_selection_score). Metrics: ood_full_accuracy, ood_1_word_accuracy, udhr_10_chars_...
+    of the ensemble (what is served), and transformer_ood_... of the transformer alone when there is an
+    n-gram model, to show what it adds. `transformer`: evaluate.predictor without the n-gram model.
     """
     for key, _ in config.OOD_SETS:
         path = config.OOD_DIR / f"{key}.csv"
@@ -140,8 +174,14 @@ def _log_out_of_domain(mlflow, model, hf_tokenizer, device) -> None:
             continue
         data = path.read_bytes()
         labels, texts, _ = read_labelled_rows(data)
-        accuracies = evaluate.slice_accuracies(model, hf_tokenizer, texts, labels, device)
-        mlflow.log_metrics({evaluate.metric_name(key, name): value for name, value in accuracies.items()})
+        metrics = {}
+        for text_set, logits, gold in evaluate.slice_logits(transformer, texts, labels):
+            name = evaluate.metric_name(key, text_set.name)
+            served = ngram.combine(logits, text_set.texts) if ngram is not None else logits
+            metrics[name] = float(np.mean(served.argmax(1) == gold))
+            if ngram is not None:
+                metrics[f"transformer_{name}"] = float(np.mean(logits.argmax(1) == gold))
+        mlflow.log_metrics(metrics)
         mlflow.set_tag(f"data_sha256_{key}", hashlib.sha256(data).hexdigest())
 
 
@@ -194,8 +234,8 @@ def _log_tokenizer(mlflow, hf_tokenizer) -> None:
         mlflow.log_artifacts(tmp, artifact_path="tokenizer")
 
 
-def _evaluate(mlflow, model, hf_tokenizer, split: Split, profile: config.TrainingProfile, device: str) -> dict:
-    logits = evaluate.predict_logits(model, hf_tokenizer, split.texts, profile.max_length, device=device)
+def _evaluate(mlflow, predict, split: Split) -> dict:
+    logits = predict(split.texts)
     report = evaluate.classification_report(split.labels, logits.argmax(1).tolist(), config.LANGUAGES)
     mlflow.log_metrics(
         {
