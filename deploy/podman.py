@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,10 +136,50 @@ def create_secret(credentials: dict[str, str], name: str = SECRET) -> None:
         podman("secret", "create", name, handle.name)
 
 
-def play(manifest: dict, path: Path) -> None:
+def play(manifest: dict, path: Path, timeout_s: float = 300) -> None:
+    """`podman kube play`, which waits for the init containers. With OnFailure (above) a failing init
+    container restarts, and podman 4.3 then sometimes waits forever instead of reporting the exit (seen
+    with a wrong password: 1,888 restarts in 9 minutes). So the init containers are watched here: the
+    first failure ends the play, with the container's last log line."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
-    podman("kube", "play", "--replace", "--network", "host", str(path))
+    if not shutil.which("podman"):
+        podman("version")  # the clear "not installed" error
+    spec = manifest["spec"]["template"]["spec"]
+    inits = [f"{manifest['metadata']['name']}-pod-0-{c['name']}" for c in spec.get("initContainers", [])]
+    command = ["podman", "kube", "play", "--replace", "--network", "host", str(path)]
+    with subprocess.Popen(command, env=podman_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        deadline = time.monotonic() + timeout_s
+        while proc.poll() is None:
+            failure = next((f for f in map(_init_failure, inits) if f), None)
+            if failure or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise UserError(f"podman kube play failed: {failure or f'no end after {timeout_s:.0f} s'}")
+            time.sleep(0.5)
+        stderr = proc.stderr.read()
+    if proc.returncode != 0:
+        raise UserError(f"podman kube play failed ({proc.returncode}): {stderr.decode(errors='replace')[-2000:]}")
+
+
+def _init_failure(container: str) -> str | None:
+    """What went wrong, once an init container has exited non-zero (under OnFailure, any restart means it
+    did; podman shows exit code 0 again while the restarted one runs)."""
+    state = podman(
+        "inspect", "--format", "{{.State.ExitCode}} {{.RestartCount}} {{.State.Status}}", container, check=False
+    )
+    if state.returncode != 0:
+        return None  # not created yet
+    code, restarts, status = state.stdout.decode().split()
+    if status == "exited" and code != "0":
+        how = f"exited with code {code}"
+    elif restarts != "0":
+        how = f"failed and was restarted {restarts} times"
+    else:
+        return None
+    logs = podman("logs", "--tail", "1", container, check=False)
+    last = (logs.stdout + logs.stderr).decode(errors="replace").strip()
+    return f"init container {container} {how}; its last log line: {last}"
 
 
 def down(path: Path) -> None:
