@@ -110,7 +110,8 @@ def accuracy_block(results: dict) -> str:
             rows.append((record["name"], record["sets"], record["detectors"]))
         else:
             missing.append(f"- {record['name']}: {record.get('reason') or record.get('error', 'not measured')}")
-    parts = [n for n in ENSEMBLE_PARTS if n in accuracy["detectors"]]  # each half of the served ensemble alone
+    # each half of the served ensemble alone (bench/detectors.py)
+    parts = [n for n, d in accuracy["detectors"].items() if d["kind"] == "ablation"]
     lines += [
         "| set | slice | texts | ours (int8 ONNX, as served) | " + "".join(f"{n} | " for n in parts) + "best peer |",
         "|---|---|---:|---:|" + "---:|" * len(parts) + "---|",
@@ -119,9 +120,6 @@ def accuracy_block(results: dict) -> str:
         for i, s in enumerate(sets):
             lines.append(accuracy_row(name if i == 0 else "", s, detectors, parts))
     return "\n".join(lines + ([""] + missing if missing else []))
-
-
-ENSEMBLE_PARTS = ("ours int8, transformer alone", "ours n-grams alone")  # bench/detectors.py
 
 
 def accuracy_row(set_name: str, slice_summary: dict, detectors: dict, parts: list[str] = ()) -> str:

@@ -21,6 +21,7 @@ from registry.onnx_export import export_onnx, quantize_int8
 from service.inference import OnnxClassifier, TorchClassifier, softmax, write_labels
 from service.ngrams import NGRAM_FILE
 from service.pin import write_pin
+from training import ngram_model
 from training.dataset import load_dataset
 
 FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
@@ -130,10 +131,7 @@ def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
             write_labels(bundle, labels, max_length)
         shutil.copy2(logged / "tokenizer_config.json", torch_dir / "tokenizer_config.json")
         # The ensemble's n-gram model, when the run fitted one: the same file in both bundles.
-        if mlflow.MlflowClient().list_artifacts(model_version.run_id, "ngrams"):
-            ngrams = mlflow.artifacts.download_artifacts(
-                run_id=model_version.run_id, artifact_path=f"ngrams/{NGRAM_FILE}", dst_path=tmp
-            )
+        if ngrams := ngram_model.download_logged(model_version.run_id, Path(tmp)):
             for bundle in (torch_dir, onnx_dir):
                 shutil.copy2(ngrams, bundle / NGRAM_FILE)
     export_onnx(model, out / FP32_FILE, max_length)

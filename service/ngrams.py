@@ -91,7 +91,7 @@ class NgramModel:
         np.savez_compressed(
             path,
             grams=np.frombuffer(grams.encode("utf-8"), dtype=np.uint8),
-            log_probs=self.log_probs.astype(np.float16),
+            log_probs=self.log_probs,
             weight=np.float32(self.weight),
             length_power=np.float32(self.length_power),
             orders=np.asarray(self.orders, dtype=np.int8),

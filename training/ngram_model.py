@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from service.ngrams import ORDERS, NgramModel, ngrams
+from service.ngrams import NGRAM_FILE, ORDERS, NgramModel, ngrams
+
+ARTIFACT_DIR = "ngrams"  # where a training run logs NGRAM_FILE
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 LENGTH_POWERS = (0.0, 0.25, 0.5)
@@ -71,3 +74,14 @@ def choose_weight(model: NgramModel, slices: Sequence[tuple[np.ndarray, Sequence
                 best = WeightChoice(weight, power, score, transformer_only)
     model.weight, model.length_power = best.weight, best.length_power
     return best
+
+
+def download_logged(run_id: str, dst: Path) -> Path | None:
+    """The run's NGRAM_FILE, downloaded into `dst`; None for a run without an n-gram model."""
+    import mlflow
+
+    if not mlflow.MlflowClient().list_artifacts(run_id, ARTIFACT_DIR):
+        return None
+    return Path(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{ARTIFACT_DIR}/{NGRAM_FILE}", dst_path=dst)
+    )

@@ -156,7 +156,7 @@ def _fit_ngrams(mlflow, profile, splits, transformer) -> NgramModel | None:
         }
     )
     with tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_artifact(str(ngram.save(Path(tmp) / NGRAM_FILE)), artifact_path="ngrams")
+        mlflow.log_artifact(str(ngram.save(Path(tmp) / NGRAM_FILE)), artifact_path=ngram_model.ARTIFACT_DIR)
     return ngram
 
 

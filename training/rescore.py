@@ -12,8 +12,8 @@ from langdetect_ops import config
 from langdetect_ops.errors import UserError
 from langdetect_ops.mlflow_setup import setup_mlflow
 from registry.models import get_version, registry_client
-from service.ngrams import NGRAM_FILE, NgramModel
-from training import evaluate
+from service.ngrams import NgramModel
+from training import evaluate, ngram_model
 from training.dataset import load_dataset
 from training.pipeline import SELECTION_SCORE, score_valid_slices
 
@@ -33,7 +33,7 @@ def rescore(version: str, data_dir: Path | None = None) -> float:
     components = mlflow.transformers.load_model(
         f"models:/{model_version.name}/{model_version.version}", return_type="components"
     )
-    predict = evaluate.predictor(components["model"], components["tokenizer"], _logged_ngrams(client, run))
+    predict = evaluate.predictor(components["model"], components["tokenizer"], _logged_ngrams(run.info.run_id))
     with mlflow.start_run(run_id=model_version.run_id):
         score = score_valid_slices(mlflow, predict, valid)
     client.set_model_version_tag(model_version.name, model_version.version, SELECTION_SCORE, f"{score:.6f}")
@@ -42,16 +42,10 @@ def rescore(version: str, data_dir: Path | None = None) -> float:
     return score
 
 
-def _logged_ngrams(client, run) -> NgramModel | None:
+def _logged_ngrams(run_id: str) -> NgramModel | None:
     """The run's n-gram model: the score is the ensemble's, as at training time."""
     import tempfile
 
-    import mlflow
-
-    if not client.list_artifacts(run.info.run_id, "ngrams"):
-        return None
     with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run.info.run_id, artifact_path=f"ngrams/{NGRAM_FILE}", dst_path=tmp
-        )
-        return NgramModel.load(Path(path))
+        path = ngram_model.download_logged(run_id, Path(tmp))
+        return NgramModel.load(path) if path else None
