@@ -19,7 +19,7 @@ from registry import bento_store, parity
 from registry.models import registry_client, resolve
 from registry.onnx_export import export_onnx, quantize_int8
 from service.inference import OnnxClassifier, TorchClassifier, softmax, write_labels
-from service.ngrams import NGRAM_FILE
+from service.ngrams import NGRAM_FILE, NgramModel
 from service.pin import write_pin
 from training import ngram_model
 from training.dataset import load_dataset
@@ -130,10 +130,11 @@ def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
             shutil.copy2(logged / "tokenizer.json", bundle / "tokenizer.json")
             write_labels(bundle, labels, max_length)
         shutil.copy2(logged / "tokenizer_config.json", torch_dir / "tokenizer_config.json")
-        # The ensemble's n-gram model, when the run fitted one: the same file in both bundles.
+        # The ensemble's n-gram model, when the run fitted one: the same file in both bundles, rewritten in
+        # the current format (lossless, and smaller in the image than the first format).
         if ngrams := ngram_model.download_logged(model_version.run_id, Path(tmp)):
-            for bundle in (torch_dir, onnx_dir):
-                shutil.copy2(ngrams, bundle / NGRAM_FILE)
+            NgramModel.load(ngrams).save(onnx_dir / NGRAM_FILE)
+            shutil.copy2(onnx_dir / NGRAM_FILE, torch_dir / NGRAM_FILE)
     export_onnx(model, out / FP32_FILE, max_length)
     quantize_int8(out / FP32_FILE, onnx_dir / INT8_FILE)
     return torch_dir, onnx_dir

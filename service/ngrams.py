@@ -11,6 +11,7 @@ long text does not drown the transformer's logits and a single word still counts
 
 from __future__ import annotations
 
+import lzma
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,10 @@ import numpy as np
 NGRAM_FILE = "ngrams.npz"
 ORDERS = (1, 2, 3, 4, 5)
 MAX_CHARS = 300  # a longer text adds nothing the first 300 characters have not said, only cost
+BITS = 12  # per character of a packed gram key: 5 characters fill 60 of a uint64's bits
+MAX_ORDER = 64 // BITS
+UNKNOWN = (1 << BITS) - 1  # the id of every character outside the alphabet, and of the batch separator
+MAX_ALPHABET = UNKNOWN - 1  # ids 1..4094; 0 pads a shorter gram's key
 
 
 def normalise(text: str) -> str:
@@ -40,7 +45,11 @@ def ngrams(text: str, orders: Sequence[int] = ORDERS) -> list[str]:
 
 
 class NgramModel:
-    """log P(gram | language) for a fixed vocabulary of grams; grams outside it are ignored."""
+    """log P(gram | language) for a fixed vocabulary of grams; grams outside it are ignored.
+
+    Scoring never builds a gram string: each character maps to a 12-bit id in the vocabulary's alphabet,
+    a gram of up to 5 characters packs exactly into one uint64 key, and a batch's keys are looked up with
+    one binary search in numpy: the same features as a dict of gram strings, a few times faster."""
 
     def __init__(
         self,
@@ -52,15 +61,31 @@ class NgramModel:
     ):
         if log_probs.shape[0] != len(grams):
             raise ValueError(f"{len(grams)} grams but {log_probs.shape[0]} rows of log-probabilities")
-        self.index = {g: i for i, g in enumerate(grams)}
-        self.log_probs = log_probs.astype(np.float16)  # half the memory; sums are taken in float32
         self.weight = float(weight)
         self.length_power = float(length_power)
         self.orders = tuple(int(n) for n in orders)
+        self.grams = list(grams)
+        self.char_ids = _alphabet_ids(self.grams)
+        keys = self._gram_keys(self.grams)
+        order = np.argsort(keys)
+        self.keys = keys[order]
+        if len(self.keys) > 1 and not (self.keys[1:] != self.keys[:-1]).all():
+            raise ValueError("the vocabulary lists a gram twice")
+        self.rows = np.empty_like(order)  # grams[i]'s row in the key-ordered arrays
+        self.rows[order] = np.arange(len(order))
+        self.log_probs = np.asarray(log_probs)[order].astype(np.float16)  # sums are taken in float32
 
-    def features(self, text: str) -> list[int]:
-        index = self.index
-        return [index[g] for g in ngrams(text, self.orders) if g in index]
+    def _gram_keys(self, grams: Sequence[str]) -> np.ndarray:
+        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        if len(grams) and (lengths.min() < 1 or lengths.max() > MAX_ORDER):
+            raise ValueError(f"grams must have 1 to {MAX_ORDER} characters")
+        ids = self.char_ids[_codepoints("\0".join(grams))].astype(np.uint64)
+        starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
+        keys = np.zeros(len(grams), dtype=np.uint64)
+        for j in range(MAX_ORDER):
+            longer = lengths > j
+            keys[longer] |= ids[starts[longer] + j] << np.uint64(BITS * j)
+        return keys
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """(texts, languages): mean log-likelihood per known gram, times (grams ** length_power), each row
@@ -69,13 +94,31 @@ class NgramModel:
 
     def sums(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Summed log-likelihoods (texts, languages) and the number of known grams of each text."""
-        sums = np.zeros((len(texts), self.log_probs.shape[1]), dtype=np.float32)
-        counts = np.zeros(len(texts), dtype=np.float32)
-        for row, text in enumerate(texts):
-            idx = self.features(text)
-            if idx:
-                sums[row] = self.log_probs[idx].sum(axis=0, dtype=np.float32)
-                counts[row] = len(idx)
+        n_texts, n_languages = len(texts), self.log_probs.shape[1]
+        sums = np.zeros((n_texts, n_languages), dtype=np.float32)
+        counts = np.zeros(n_texts, dtype=np.float32)
+        if not n_texts or not len(self.keys):
+            return sums, counts
+        normal = [normalise(t) for t in texts]
+        # One array for the batch: the separator is UNKNOWN (and texts end in spaces), so no known gram spans two.
+        ids = self.char_ids[_codepoints("\0".join(normal))].astype(np.uint64)
+        text_of = np.repeat(np.arange(n_texts), [len(t) + 1 for t in normal])
+        keys, owners, key = [], [], np.zeros(len(ids), dtype=np.uint64)
+        for n in range(1, max(self.orders) + 1):
+            key = key[: max(len(ids) - n + 1, 0)] | (ids[n - 1 :] << np.uint64(BITS * (n - 1)))
+            if n in self.orders:
+                keys.append(key)
+                owners.append(text_of[: len(key)])
+        key = np.concatenate(keys)
+        pos = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+        known = np.flatnonzero(self.keys[pos] == key)
+        rows, owner = pos[known], np.concatenate(owners)[known]
+        if n_texts == 1:  # a single request: no grouping to do
+            sums[0] = self.log_probs[rows].sum(axis=0, dtype=np.float32)
+        elif len(rows):
+            by_text = np.argsort(owner, kind="stable")
+            _add_segments(sums, self.log_probs[rows[by_text]], owner[by_text])
+        counts += np.bincount(owner, minlength=n_texts)
         return sums, counts
 
     def scale(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -87,11 +130,15 @@ class NgramModel:
         return logits + self.weight * self.scores(texts) if self.weight else logits
 
     def save(self, path: Path) -> Path:
-        grams = "\n".join(sorted(self.index, key=self.index.get))
-        np.savez_compressed(
+        """Grams in text order and log-probabilities one language at a time, each xz-compressed: lossless,
+        and 40% smaller than compressed rows (most of a language's column is its smoothing floor)."""
+        order = sorted(range(len(self.grams)), key=self.grams.__getitem__)
+        grams = "\n".join(self.grams[i] for i in order).encode("utf-8")  # normalise() leaves no newline
+        np.savez(
             path,
-            grams=np.frombuffer(grams.encode("utf-8"), dtype=np.uint8),
-            log_probs=self.log_probs,
+            grams_xz=_xz(grams),
+            log_probs_xz=_xz(np.ascontiguousarray(self.log_probs[self.rows[order]].T).tobytes()),
+            languages=np.int16(self.log_probs.shape[1]),
             weight=np.float32(self.weight),
             length_power=np.float32(self.length_power),
             orders=np.asarray(self.orders, dtype=np.int8),
@@ -101,7 +148,43 @@ class NgramModel:
     @classmethod
     def load(cls, path: Path) -> NgramModel:
         with np.load(path, allow_pickle=False) as data:
-            grams = bytes(data["grams"]).decode("utf-8").split("\n")
+            if "log_probs" in data:  # the first format (runs up to version 3): float16 rows, zip-deflated
+                grams, log_probs = bytes(data["grams"]).decode("utf-8"), data["log_probs"]
+            else:
+                grams = lzma.decompress(bytes(data["grams_xz"])).decode("utf-8")
+                columns = np.frombuffer(lzma.decompress(bytes(data["log_probs_xz"])), dtype=np.float16)
+                log_probs = columns.reshape(int(data["languages"]), -1).T
             return cls(
-                grams, data["log_probs"], float(data["weight"]), float(data["length_power"]), data["orders"].tolist()
+                grams.split("\n") if grams else [],
+                log_probs,
+                float(data["weight"]),
+                float(data["length_power"]),
+                data["orders"].tolist(),
             )
+
+
+def _codepoints(text: str) -> np.ndarray:
+    # surrogatepass: a lone surrogate (valid in JSON) is one more unknown character, not an error
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _alphabet_ids(grams: Sequence[str]) -> np.ndarray:
+    """Every code point's id: 1..len(alphabet) for the characters of the grams, UNKNOWN for the rest."""
+    alphabet = sorted(set("".join(grams)))
+    if "\0" in alphabet:
+        raise ValueError("a gram holds NUL, the batch separator")
+    if len(alphabet) > MAX_ALPHABET:
+        raise ValueError(f"the grams use {len(alphabet)} characters; {BITS}-bit ids allow {MAX_ALPHABET}")
+    ids = np.full(0x110000, UNKNOWN, dtype=np.uint16)
+    ids[[ord(c) for c in alphabet]] = np.arange(1, len(alphabet) + 1)
+    return ids
+
+
+def _add_segments(sums: np.ndarray, values: np.ndarray, owner: np.ndarray) -> None:
+    """sums[t] += the rows of `values` whose owner is t, for a non-decreasing `owner`."""
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    sums[owner[starts]] += np.add.reduceat(values, starts, axis=0, dtype=np.float32)
+
+
+def _xz(data: bytes) -> np.ndarray:
+    return np.frombuffer(lzma.compress(data, preset=9), dtype=np.uint8)

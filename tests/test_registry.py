@@ -194,7 +194,7 @@ def test_both_bundles_serve_the_runs_ensemble(exported, smoke_model):
     torch_ = TorchClassifier(bentoml.models.get(exported.tags["torch"]).path, device="cpu")
     weight = float(session_client().get_run(smoke_model.run_id).data.params["ngram_weight"])
     assert onnx.ngrams.weight == torch_.ngrams.weight == pytest.approx(weight)
-    assert onnx.ngrams.index == torch_.ngrams.index  # one file, copied into both
+    assert onnx.ngrams.grams == torch_.ngrams.grams  # one file, copied into both
     served = onnx.probabilities(texts)
     ngrams, onnx.ngrams = onnx.ngrams, None
     alone = onnx.text_logits(texts)
@@ -249,6 +249,12 @@ def test_import_finds_an_existing_version_instead_of_duplicating_it(isolated_env
     again = import_bundle(name, tmp_path, lineage)
     assert first.created and not again.created and again.tag == first.tag
     assert len(bentoml.models.list(name)) == 1
+    # other files under the same version (a re-export by newer code): the stale copy is replaced
+    (tmp_path / "weights.bin").write_text("weights of 1, repacked")
+    replaced = import_bundle(name, tmp_path, lineage)
+    assert replaced.created and replaced.tag == first.tag and len(bentoml.models.list(name)) == 1
+    stored = Path(bentoml.models.get(first.tag).path) / "weights.bin"
+    assert stored.read_text() == "weights of 1, repacked"
 
 
 def break_classifier_bias(int8_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_run_logs_the_ensembles_ngram_model_with_the_weight_chosen_on_valid(smok
     run = client.get_run(smoke_model.run_id)
     path = mlflow.artifacts.download_artifacts(run_id=smoke_model.run_id, artifact_path="ngrams/ngrams.npz")
     ngram = NgramModel.load(Path(path))
-    assert ngram.weight == float(run.data.params["ngram_weight"]) and len(ngram.index) == int(
+    assert ngram.weight == float(run.data.params["ngram_weight"]) and len(ngram.grams) == int(
         run.data.params["ngram_grams"]
     )
     # weight 0 (the transformer alone) is on the grid, so the chosen ensemble can only match or beat it

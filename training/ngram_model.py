@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.ngrams import NGRAM_FILE, ORDERS, NgramModel, ngrams
+from service.ngrams import MAX_ALPHABET, NGRAM_FILE, ORDERS, NgramModel, ngrams
 
 ARTIFACT_DIR = "ngrams"  # where a training run logs NGRAM_FILE
 
@@ -44,10 +44,24 @@ def fit(
     """Naive Bayes over the union of every language's most frequent grams; weight 1, length power 0 until
     choose_weight sets them."""
     counts = count_grams(texts, labels, n_languages, orders)
-    grams = sorted({g for c in counts for g, _ in c.most_common(per_language)})
+    grams = sorted(within_alphabet({g for c in counts for g, _ in c.most_common(per_language)}, counts))
     matrix = np.array([[c.get(g, 0) for c in counts] for g in grams], dtype=np.float64)
     log_probs = np.log(matrix + alpha) - np.log(matrix.sum(axis=0, keepdims=True) + alpha * len(grams))
     return NgramModel(grams, log_probs.astype(np.float32), weight=1.0, length_power=0.0, orders=orders)
+
+
+def within_alphabet(grams: set[str], counts: Sequence[Counter]) -> set[str]:
+    """The grams the scorer can key (service/ngrams.py): no NUL, and characters among the MAX_ALPHABET
+    commonest when the vocabulary would use more (30,000 grams per language use about 3,000)."""
+    grams = {g for g in grams if "\0" not in g}
+    alphabet = {ch for g in grams for ch in g}
+    if len(alphabet) <= MAX_ALPHABET:
+        return grams
+    frequency = Counter()
+    for language in counts:
+        frequency.update({g: n for g, n in language.items() if len(g) == 1})
+    keep = {" "} | {ch for ch, _ in frequency.most_common(MAX_ALPHABET - 1)}
+    return {g for g in grams if set(g) <= keep}
 
 
 @dataclass(frozen=True)

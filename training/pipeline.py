@@ -147,7 +147,7 @@ def _fit_ngrams(mlflow, profile, splits, transformer) -> NgramModel | None:
         ngram, [(logits, s.texts, gold) for s, logits, gold in evaluate.slice_logits(transformer, valid.texts, labels)]
     )
     mlflow.log_params(
-        {"ngram_weight": choice.weight, "ngram_length_power": choice.length_power, "ngram_grams": len(ngram.index)}
+        {"ngram_weight": choice.weight, "ngram_length_power": choice.length_power, "ngram_grams": len(ngram.grams)}
     )
     mlflow.log_metrics(
         {
