@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,18 +35,31 @@ def import_bundle(name: str, bundle: Path, lineage: dict[str, str], metadata: di
 
     tag = f"{name}:{store_version(lineage['mlflow_version'], lineage['mlflow_run_id'])}"
     hashes = bundle_hashes(bundle)
+    stored = {**(metadata or {}), **lineage, "sha256": hashes}
     try:
         existing = bentoml.models.get(tag)
-        if existing.info.metadata.get("sha256") == hashes:
-            return Imported(str(existing.tag), created=False)
-        bentoml.models.delete(tag)
-        print(f"note: {tag} held other files than this export; replaced", file=sys.stderr)
     except NotFound:
-        pass
-    with bentoml.models.create(
-        tag, labels=dict(lineage), metadata={**(metadata or {}), **lineage, "sha256": hashes}
-    ) as model:
+        return Imported(_create(tag, bundle, stored, lineage), created=True)
+    if existing.info.metadata.get("sha256") == hashes:
+        return Imported(str(existing.tag), created=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Kept until the new copy is complete: a failed copy (a full disk) puts the old one back.
+        backup = bentoml.models.export_model(tag, str(Path(tmp) / "stale.bentomodel"))
+        bentoml.models.delete(tag)
+        try:
+            created = _create(tag, bundle, stored, lineage)
+        except BaseException:
+            bentoml.models.import_model(backup)
+            raise
+    print(f"note: {tag} held other files than this export; replaced", file=sys.stderr)
+    return Imported(created, created=True)
+
+
+def _create(tag: str, bundle: Path, metadata: dict, labels: dict[str, str]) -> str:
+    import bentoml
+
+    with bentoml.models.create(tag, labels=dict(labels), metadata=metadata) as model:
         for path in Path(bundle).iterdir():
             if path.is_file():
                 shutil.copy2(path, Path(model.path) / path.name)
-    return Imported(str(model.tag), created=True)
+    return str(model.tag)

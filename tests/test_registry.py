@@ -257,6 +257,27 @@ def test_import_finds_an_existing_version_instead_of_duplicating_it(isolated_env
     assert stored.read_text() == "weights of 1, repacked"
 
 
+def test_a_failed_replacement_puts_the_stale_copy_back(isolated_env, tmp_path, monkeypatch):
+    import bentoml
+
+    from registry import bento_store
+
+    name = "bundle-under-test-2"  # the store is the session's: a name of its own keeps the count exact
+    lineage = {"mlflow_version": "2", "mlflow_run_id": "run2" * 4}
+    (tmp_path / "weights.bin").write_text("weights of 2")
+    first = bento_store.import_bundle(name, tmp_path, lineage)
+    (tmp_path / "weights.bin").write_text("weights of 2, repacked")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bento_store.shutil, "copy2", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        bento_store.import_bundle(name, tmp_path, lineage)
+    stored = Path(bentoml.models.get(first.tag).path) / "weights.bin"
+    assert stored.read_text() == "weights of 2" and len(bentoml.models.list(name)) == 1
+
+
 def break_classifier_bias(int8_path: Path) -> None:
     """Pushes one class's output bias far up: the model then answers that class for everything."""
     import numpy as np
