@@ -177,9 +177,20 @@ def _init_failure(container: str) -> str | None:
         how = f"failed and was restarted {restarts} times"
     else:
         return None
-    logs = podman("logs", "--tail", "1", container, check=False)
-    last = (logs.stdout + logs.stderr).decode(errors="replace").strip()
-    return f"init container {container} {how}; its last log line: {last}"
+    return f"init container {container} {how}; its last log line: {_last_log_line(container)}"
+
+
+def _last_log_line(container: str, wait_s: float = 10.0) -> str:
+    """Right after a restart, podman can show no log line yet (the restarted run has not failed again):
+    wait for one, within a bound, so the error says why."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        logs = podman("logs", "--tail", "5", container, check=False)
+        lines = [line.strip() for line in (logs.stdout + logs.stderr).decode(errors="replace").splitlines()]
+        lines = [line for line in lines if line]
+        if lines or time.monotonic() > deadline:
+            return lines[-1] if lines else "(none)"
+        time.sleep(0.5)
 
 
 def down(path: Path) -> None:
