@@ -53,35 +53,51 @@ class NgramModel:
 
     def __init__(
         self,
-        grams: Sequence[str],
+        grams: Sequence[str] | str,
         log_probs: np.ndarray,
         weight: float,
         length_power: float,
         orders: Sequence[int] = ORDERS,
     ):
-        if log_probs.shape[0] != len(grams):
-            raise ValueError(f"{len(grams)} grams but {log_probs.shape[0]} rows of log-probabilities")
+        """`grams`: the vocabulary, as strings or as one newline-separated text (as the file stores it). The
+        model keeps that text, not a list: 441k small strings would cost about 34 MB in every server."""
+        self.gram_text = grams if isinstance(grams, str) else "\n".join(grams)
+        n_grams = self.gram_text.count("\n") + 1 if self.gram_text else 0
+        if not isinstance(grams, str) and n_grams != len(grams):
+            raise ValueError("a gram holds a newline")
+        if log_probs.shape[0] != n_grams:
+            raise ValueError(f"{n_grams} grams but {log_probs.shape[0]} rows of log-probabilities")
         self.weight = float(weight)
         self.length_power = float(length_power)
         self.orders = tuple(int(n) for n in orders)
-        self.grams = list(grams)
-        self.char_ids = _alphabet_ids(self.grams)
-        keys = self._gram_keys(self.grams)
+        self.char_ids = _alphabet_ids(self.gram_text)
+        keys = self._gram_keys()
         order = np.argsort(keys)
         self.keys = keys[order]
         if len(self.keys) > 1 and not (self.keys[1:] != self.keys[:-1]).all():
             raise ValueError("the vocabulary lists a gram twice")
-        self.rows = np.empty_like(order)  # grams[i]'s row in the key-ordered arrays
-        self.rows[order] = np.arange(len(order))
-        self.log_probs = np.asarray(log_probs)[order].astype(np.float16)  # sums are taken in float32
+        self.log_probs = np.asarray(log_probs)[order].astype(np.float16, copy=False)  # sums are taken in float32
 
-    def _gram_keys(self, grams: Sequence[str]) -> np.ndarray:
-        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
-        if len(grams) and (lengths.min() < 1 or lengths.max() > MAX_ORDER):
+    @property
+    def grams(self) -> list[str]:
+        """The vocabulary, in the order it was given (a file's and the fit's: sorted)."""
+        return self.gram_text.split("\n") if self.gram_text else []
+
+    def gram_rows(self) -> np.ndarray:
+        """Each gram's row in `log_probs`, which is in key order."""
+        return np.searchsorted(self.keys, self._gram_keys())
+
+    def _gram_keys(self) -> np.ndarray:
+        if not self.gram_text:
+            return np.zeros(0, dtype=np.uint64)
+        codepoints = _codepoints(self.gram_text)
+        ends = np.flatnonzero(codepoints == ord("\n"))
+        starts = np.concatenate(([0], ends + 1))
+        lengths = np.concatenate((ends, [len(codepoints)])) - starts
+        if lengths.min() < 1 or lengths.max() > MAX_ORDER:
             raise ValueError(f"grams must have 1 to {MAX_ORDER} characters")
-        ids = self.char_ids[_codepoints("\0".join(grams))].astype(np.uint64)
-        starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
-        keys = np.zeros(len(grams), dtype=np.uint64)
+        ids = self.char_ids[codepoints].astype(np.uint64)
+        keys = np.zeros(len(starts), dtype=np.uint64)
         for j in range(MAX_ORDER):
             longer = lengths > j
             keys[longer] |= ids[starts[longer] + j] << np.uint64(BITS * j)
@@ -132,12 +148,14 @@ class NgramModel:
     def save(self, path: Path) -> Path:
         """Grams in text order and log-probabilities one language at a time, each xz-compressed: lossless,
         and 40% smaller than compressed rows (most of a language's column is its smoothing floor)."""
-        order = sorted(range(len(self.grams)), key=self.grams.__getitem__)
-        grams = "\n".join(self.grams[i] for i in order).encode("utf-8")  # normalise() leaves no newline
+        grams = self.grams
+        order = sorted(range(len(grams)), key=grams.__getitem__)  # usually already so
+        text = "\n".join(grams[i] for i in order).encode("utf-8")
+        rows = self.gram_rows()[order]
         np.savez(
             path,
-            grams_xz=_xz(grams),
-            log_probs_xz=_xz(np.ascontiguousarray(self.log_probs[self.rows[order]].T).tobytes()),
+            grams_xz=_xz(text),
+            log_probs_xz=_xz(np.ascontiguousarray(self.log_probs[rows].T).tobytes()),
             languages=np.int16(self.log_probs.shape[1]),
             weight=np.float32(self.weight),
             length_power=np.float32(self.length_power),
@@ -155,7 +173,7 @@ class NgramModel:
                 columns = np.frombuffer(lzma.decompress(bytes(data["log_probs_xz"])), dtype=np.float16)
                 log_probs = columns.reshape(int(data["languages"]), -1).T
             return cls(
-                grams.split("\n") if grams else [],
+                grams,
                 log_probs,
                 float(data["weight"]),
                 float(data["length_power"]),
@@ -168,9 +186,9 @@ def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
-def _alphabet_ids(grams: Sequence[str]) -> np.ndarray:
+def _alphabet_ids(gram_text: str) -> np.ndarray:
     """Every code point's id: 1..len(alphabet) for the characters of the grams, UNKNOWN for the rest."""
-    alphabet = sorted(set("".join(grams)))
+    alphabet = sorted(set(gram_text) - {"\n"})
     if "\0" in alphabet:
         raise ValueError("a gram holds NUL, the batch separator")
     if len(alphabet) > MAX_ALPHABET:

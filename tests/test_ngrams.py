@@ -84,7 +84,7 @@ def test_a_file_in_the_first_format_loads_to_the_same_model(fitted, tmp_path):
     np.savez_compressed(
         tmp_path / "first.npz",
         grams=np.frombuffer("\n".join(fitted.grams).encode(), dtype=np.uint8),
-        log_probs=fitted.log_probs[fitted.rows],  # grams[i]'s row first: the first format's order
+        log_probs=fitted.log_probs[fitted.gram_rows()],  # grams[i]'s row first: the first format's order
         weight=np.float32(2.0),
         length_power=np.float32(0.5),
         orders=np.asarray((1, 2, 3, 4, 5), dtype=np.int8),
@@ -100,7 +100,7 @@ def test_a_file_in_the_first_format_loads_to_the_same_model(fitted, tmp_path):
 
 def reference_sums(model: NgramModel, text: str) -> tuple[np.ndarray, int]:
     """What the packed keys must reproduce: gram strings looked up in a dict."""
-    row = {gram: model.rows[i] for i, gram in enumerate(model.grams)}
+    row = dict(zip(model.grams, model.gram_rows(), strict=True))
     known = [row[g] for g in ngrams(text, model.orders) if g in row]
     return model.log_probs[known].astype(np.float32).sum(axis=0), len(known)
 
@@ -122,6 +122,8 @@ def test_packed_keys_find_exactly_the_grams_a_dict_finds(fitted):
 def test_a_mismatched_file_is_refused(tmp_path):
     with pytest.raises(ValueError, match="3 grams but 2 rows"):
         NgramModel(["a", "b", "c"], np.zeros((2, 20)), 1.0, 0.0)
+    with pytest.raises(ValueError, match="a gram holds a newline"):
+        NgramModel(["a\nb"], np.zeros((1, 20)), 1.0, 0.0)
     with pytest.raises(ValueError, match="a gram twice"):
         NgramModel(["ab", "ab"], np.zeros((2, 20)), 1.0, 0.0)
     with pytest.raises(ValueError, match="1 to 5 characters"):
