@@ -5,7 +5,11 @@ The transformer reads subword pieces in a window of a few dozen tokens; this mod
 err on different texts, and their weighted sum scored above either alone on the validation split: the
 bundle's `ngrams.npz` holds the per-language log-probabilities and the weight the training run chose there.
 
-Scores are naive Bayes log-likelihoods per n-gram (their mean, scaled by len ** `length_power`), so a
+Whole words are features too, beside the grams: a word of more than 4 letters is seen by no single gram,
+yet one known word ("herkes", "ninguém") often settles a short text. Each known word counts `word_weight`
+times, as that many grams would.
+
+Scores are naive Bayes log-likelihoods per feature (their mean, scaled by len ** `length_power`), so a
 long text does not drown the transformer's logits and a single word still counts.
 """
 
@@ -25,6 +29,9 @@ BITS = 12  # per character of a packed gram key: 5 characters fill 60 of a uint6
 MAX_ORDER = 64 // BITS
 UNKNOWN = (1 << BITS) - 1  # the id of every character outside the alphabet, and of the batch separator
 MAX_ALPHABET = UNKNOWN - 1  # ids 1..4094; 0 pads a shorter gram's key
+MAX_WORD = 24  # characters: a longer word is no word feature (its grams still count)
+# a word's key is a polynomial hash of its code points in FNV-1's 64-bit prime, computed mod 2**64
+_POWERS = np.cumprod(np.r_[np.uint64(1), np.full(MAX_WORD, 0x100000001B3, dtype=np.uint64)], dtype=np.uint64)
 
 
 def normalise(text: str) -> str:
@@ -58,13 +65,17 @@ class NgramModel:
         weight: float,
         length_power: float,
         orders: Sequence[int] = ORDERS,
+        words: Sequence[str] | str = "",
+        word_counts: np.ndarray | None = None,
+        word_alpha: float = 0.1,
+        word_weight: float = 0.0,
     ):
         """`grams`: the vocabulary, as strings or as one newline-separated text (as the file stores it). The
-        model keeps that text, not a list: 441k small strings would cost about 34 MB in every server."""
-        self.gram_text = grams if isinstance(grams, str) else "\n".join(grams)
+        model keeps that text, not a list: 441k small strings would cost about 34 MB in every server.
+        `words`, `word_counts` (words, languages): the word vocabulary and its training counts, smoothed
+        with `word_alpha`; `word_weight` 0 (or no words): grams only."""
+        self.gram_text = _joined(grams, "gram")
         n_grams = self.gram_text.count("\n") + 1 if self.gram_text else 0
-        if not isinstance(grams, str) and n_grams != len(grams):
-            raise ValueError("a gram holds a newline")
         if log_probs.shape[0] != n_grams:
             raise ValueError(f"{n_grams} grams but {log_probs.shape[0]} rows of log-probabilities")
         self.weight = float(weight)
@@ -77,6 +88,31 @@ class NgramModel:
         if len(self.keys) > 1 and not (self.keys[1:] != self.keys[:-1]).all():
             raise ValueError("the vocabulary lists a gram twice")
         self.log_probs = np.asarray(log_probs)[order].astype(np.float16, copy=False)  # sums are taken in float32
+        self._set_words(words, word_counts, word_alpha, word_weight)
+
+    def _set_words(self, words, word_counts, word_alpha: float, word_weight: float) -> None:
+        self.word_text = _joined(words, "word")
+        n_words = self.word_text.count("\n") + 1 if self.word_text else 0
+        counts = np.zeros((0, self.log_probs.shape[1])) if word_counts is None else np.asarray(word_counts)
+        if counts.shape != (n_words, self.log_probs.shape[1]):
+            raise ValueError(f"{n_words} words but word counts of shape {counts.shape}")
+        self.word_counts = counts.astype(np.uint32)
+        self.word_alpha, self.word_weight = float(word_alpha), float(word_weight)
+        keys, lengths = _word_keys(_codepoints(self.word_text), ord("\n"))
+        if n_words and (lengths.min() < 1 or lengths.max() > MAX_WORD):
+            raise ValueError(f"words must have 1 to {MAX_WORD} characters")
+        order = np.argsort(keys)
+        self.word_keys = keys[order]
+        if len(self.word_keys) > 1 and not (self.word_keys[1:] != self.word_keys[:-1]).all():
+            raise ValueError("the vocabulary lists a word twice (or two words share a key)")
+        # the same additive smoothing as the grams', over the word vocabulary
+        smoothed = np.log(self.word_counts[order] + self.word_alpha)
+        totals = np.log(self.word_counts.sum(axis=0, dtype=np.float64) + self.word_alpha * max(n_words, 1))
+        self.word_log_probs = (smoothed - totals).astype(np.float16)
+
+    @property
+    def words(self) -> list[str]:
+        return self.word_text.split("\n") if self.word_text else []
 
     @property
     def grams(self) -> list[str]:
@@ -109,16 +145,45 @@ class NgramModel:
         return self.scale(*self.sums(texts))
 
     def sums(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Summed log-likelihoods (texts, languages) and the number of known grams of each text."""
-        n_texts, n_languages = len(texts), self.log_probs.shape[1]
+        """Summed log-likelihoods (texts, languages) and the number of known features of each text: grams,
+        plus `word_weight` times the known words."""
+        sums, counts, word_sums, word_counts = self.parts(texts)
+        if self.word_weight:
+            sums += self.word_weight * word_sums
+            counts += self.word_weight * word_counts
+        return sums, counts
+
+    def parts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The grams' summed log-likelihoods and counts, then the words' (unweighted)."""
+        normal = [normalise(t) for t in texts]
+        # One array for the batch: texts start and end with a space and NUL separates them, so no known gram
+        # spans two texts, and the words are the runs between spaces and NULs.
+        codepoints = _codepoints("\0".join(normal))
+        text_of = np.repeat(np.arange(len(texts)), [len(t) + 1 for t in normal])
+        n = len(texts)
+        return (*self._gram_sums(codepoints, text_of, n), *self._word_sums(codepoints, text_of, n))
+
+    def _word_sums(self, codepoints: np.ndarray, text_of: np.ndarray, n_texts: int) -> tuple[np.ndarray, np.ndarray]:
+        sums = np.zeros((n_texts, self.log_probs.shape[1]), dtype=np.float32)
+        counts = np.zeros(n_texts, dtype=np.float32)
+        if not len(self.word_keys) or not len(codepoints):
+            return sums, counts
+        keys, lengths, starts = _word_keys(codepoints, ord(" "), with_starts=True)
+        pos = np.minimum(np.searchsorted(self.word_keys, keys), len(self.word_keys) - 1)
+        known = np.flatnonzero((self.word_keys[pos] == keys) & (lengths <= MAX_WORD))
+        rows, owner = pos[known], text_of[starts[known]]
+        if len(rows):
+            _add_segments(sums, self.word_log_probs[rows], owner)  # words come in text order
+        counts += np.bincount(owner, minlength=n_texts)
+        return sums, counts
+
+    def _gram_sums(self, codepoints: np.ndarray, text_of: np.ndarray, n_texts: int) -> tuple[np.ndarray, np.ndarray]:
+        n_languages = self.log_probs.shape[1]
         sums = np.zeros((n_texts, n_languages), dtype=np.float32)
         counts = np.zeros(n_texts, dtype=np.float32)
         if not n_texts or not len(self.keys):
             return sums, counts
-        normal = [normalise(t) for t in texts]
-        # One array for the batch: the separator is UNKNOWN (and texts end in spaces), so no known gram spans two.
-        ids = self.char_ids[_codepoints("\0".join(normal))].astype(np.uint64)
-        text_of = np.repeat(np.arange(n_texts), [len(t) + 1 for t in normal])
+        ids = self.char_ids[codepoints].astype(np.uint64)
         keys, owners, key = [], [], np.zeros(len(ids), dtype=np.uint64)
         for n in range(1, max(self.orders) + 1):
             key = key[: max(len(ids) - n + 1, 0)] | (ids[n - 1 :] << np.uint64(BITS * (n - 1)))
@@ -160,6 +225,11 @@ class NgramModel:
             weight=np.float32(self.weight),
             length_power=np.float32(self.length_power),
             orders=np.asarray(self.orders, dtype=np.int8),
+            # words as counts, not log-probabilities: integers, mostly 0, compress to a fraction
+            words_xz=_xz(self.word_text.encode("utf-8")),
+            word_counts_xz=_xz(np.ascontiguousarray(self.word_counts.T).tobytes()),
+            word_alpha=np.float32(self.word_alpha),
+            word_weight=np.float32(self.word_weight),
         )
         return Path(path)
 
@@ -172,13 +242,50 @@ class NgramModel:
                 grams = lzma.decompress(bytes(data["grams_xz"])).decode("utf-8")
                 columns = np.frombuffer(lzma.decompress(bytes(data["log_probs_xz"])), dtype=np.float16)
                 log_probs = columns.reshape(int(data["languages"]), -1).T
+            words, word_counts, word_alpha, word_weight = "", None, 0.1, 0.0  # files before word features
+            if "words_xz" in data:
+                words = lzma.decompress(bytes(data["words_xz"])).decode("utf-8")
+                counts = np.frombuffer(lzma.decompress(bytes(data["word_counts_xz"])), dtype=np.uint32)
+                word_counts = counts.reshape(int(data["languages"]), -1).T
+                word_alpha, word_weight = float(data["word_alpha"]), float(data["word_weight"])
             return cls(
                 grams,
                 log_probs,
                 float(data["weight"]),
                 float(data["length_power"]),
                 data["orders"].tolist(),
+                words,
+                word_counts,
+                word_alpha,
+                word_weight,
             )
+
+
+def _joined(items: Sequence[str] | str, what: str) -> str:
+    """A vocabulary as one newline-separated text (how the file stores it and the model keeps it)."""
+    if isinstance(items, str):
+        return items
+    if any("\n" in item for item in items):
+        raise ValueError(f"a {what} holds a newline")
+    return "\n".join(items)
+
+
+def _word_keys(codepoints: np.ndarray, separator: int, with_starts: bool = False):
+    """The key and length of every word of `codepoints`, a word being a run of code points other than
+    `separator` and NUL: a 64-bit polynomial hash (Horner's rule from the length, wrapping) of its first
+    MAX_WORD code points, the same for a vocabulary (separated by newlines) and for texts (by spaces)."""
+    inside = (codepoints != separator) & (codepoints != 0)
+    edges = np.diff(np.concatenate(([False], inside, [False])).astype(np.int8))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends - starts
+    hashed = np.minimum(lengths, MAX_WORD)
+    keys = lengths.astype(np.uint64) * _POWERS[hashed]
+    if len(starts):
+        first = np.cumsum(hashed) - hashed  # each word's first term
+        offset = np.arange(int(hashed.sum())) - np.repeat(first, hashed)
+        chars = codepoints[np.repeat(starts, hashed) + offset].astype(np.uint64)
+        keys += np.add.reduceat(chars * _POWERS[np.repeat(hashed, hashed) - 1 - offset], first)
+    return (keys, lengths, starts) if with_starts else (keys, lengths)
 
 
 def _codepoints(text: str) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Counting: every 1- to 5-gram of every training text, per language. Vocabulary: each language's
 `per_language` most frequent grams, so a scarce language (sw) keeps as many features as English.
-Smoothing: additive (`alpha`), over that vocabulary. The weight of the n-gram scores against the
-transformer's logits, and how they scale with length, are chosen on the validation split's full texts
+Smoothing: additive (`alpha`), over that vocabulary. Words: each language's `words_per_language` most
+frequent whole words, with their counts (the model smooths them with `word_alpha`). The weight of the n-gram scores against the
+transformer's logits, how they scale with length and how much a known word counts are chosen on the validation split's full texts
 and short slices (the selection score), never on test or the out-of-domain sets.
 """
 
@@ -16,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from service.ngrams import MAX_ALPHABET, NGRAM_FILE, ORDERS, NgramModel, ngrams
+from service.ngrams import MAX_ALPHABET, MAX_WORD, NGRAM_FILE, ORDERS, NgramModel, ngrams, normalise
 
 ARTIFACT_DIR = "ngrams"  # where a training run logs NGRAM_FILE
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 LENGTH_POWERS = (0.0, 0.25, 0.5)
+WORD_WEIGHTS = (0.0, 2.0, 4.0, 8.0)  # how many grams a known word counts as; 0: grams only
 
 
 def count_grams(
@@ -33,6 +35,13 @@ def count_grams(
     return counts
 
 
+def count_words(texts: Sequence[str], labels: Sequence[int], n_languages: int) -> list[Counter]:
+    counts = [Counter() for _ in range(n_languages)]
+    for text, label in zip(texts, labels, strict=True):
+        counts[label].update(normalise(text).split())
+    return counts
+
+
 def fit(
     texts: Sequence[str],
     labels: Sequence[int],
@@ -40,14 +49,42 @@ def fit(
     per_language: int = 15000,
     alpha: float = 0.5,
     orders: Sequence[int] = ORDERS,
+    words_per_language: int = 0,
+    word_alpha: float = 0.1,
 ) -> NgramModel:
-    """Naive Bayes over the union of every language's most frequent grams; weight 1, length power 0 until
-    choose_weight sets them."""
+    """Naive Bayes over the union of every language's most frequent grams (and words); weight 1, length
+    power 0 and word weight 1 until choose_weight sets them."""
     counts = count_grams(texts, labels, n_languages, orders)
     grams = sorted(within_alphabet({g for c in counts for g, _ in c.most_common(per_language)}, counts))
     matrix = np.array([[c.get(g, 0) for c in counts] for g in grams], dtype=np.float64)
     log_probs = np.log(matrix + alpha) - np.log(matrix.sum(axis=0, keepdims=True) + alpha * len(grams))
-    return NgramModel(grams, log_probs.astype(np.float32), weight=1.0, length_power=0.0, orders=orders)
+    words, word_counts = frequent_words(texts, labels, n_languages, words_per_language)
+    return NgramModel(
+        grams,
+        log_probs.astype(np.float32),
+        weight=1.0,
+        length_power=0.0,
+        orders=orders,
+        words=words,
+        word_counts=word_counts,
+        word_alpha=word_alpha,
+        word_weight=1.0 if words else 0.0,
+    )
+
+
+def frequent_words(
+    texts: Sequence[str], labels: Sequence[int], n_languages: int, per_language: int
+) -> tuple[list[str], np.ndarray]:
+    """The union of every language's `per_language` most frequent words the scorer can key (at most
+    MAX_WORD characters, no NUL), sorted, and their counts (words, languages)."""
+    if not per_language:
+        return [], np.zeros((0, n_languages), dtype=np.uint32)
+    counts = [
+        Counter({w: n for w, n in c.items() if len(w) <= MAX_WORD and "\0" not in w})
+        for c in count_words(texts, labels, n_languages)
+    ]
+    words = sorted({w for c in counts for w, _ in c.most_common(per_language)})
+    return words, np.array([[c.get(w, 0) for c in counts] for w in words], dtype=np.uint32).reshape(-1, n_languages)
 
 
 def within_alphabet(grams: set[str], counts: Sequence[Counter]) -> set[str]:
@@ -68,25 +105,29 @@ def within_alphabet(grams: set[str], counts: Sequence[Counter]) -> set[str]:
 class WeightChoice:
     weight: float
     length_power: float
+    word_weight: float
     score: float  # the mean accuracy over the slices with that weight
     transformer_only: float  # the same mean with weight 0
 
 
 def choose_weight(model: NgramModel, slices: Sequence[tuple[np.ndarray, Sequence[str], np.ndarray]]) -> WeightChoice:
     """Sets and returns the grid point with the best mean accuracy over `slices`, each (transformer logits,
-    texts, label indices); ties go to the smaller weight, so weight 0 (the transformer alone) wins unless
-    the n-grams help."""
+    texts, label indices); ties go to the smaller weights, so weight 0 (the transformer alone) wins unless
+    the n-grams help, and word weight 0 unless the words do."""
     transformer_only = float(np.mean([np.mean(logits.argmax(1) == gold) for logits, _, gold in slices]))
-    best = WeightChoice(0.0, 0.0, transformer_only, transformer_only)
-    sums = [model.sums(texts) for _, texts, _ in slices]  # once: each power only rescales them
-    for power in LENGTH_POWERS:
-        model.length_power = power
-        scored = [(logits, model.scale(*raw), gold) for (logits, _, gold), raw in zip(slices, sums, strict=True)]
-        for weight in WEIGHTS[1:]:
-            score = float(np.mean([np.mean((lg + weight * ng).argmax(1) == gold) for lg, ng, gold in scored]))
-            if score > best.score + 1e-9:
-                best = WeightChoice(weight, power, score, transformer_only)
-    model.weight, model.length_power = best.weight, best.length_power
+    best = WeightChoice(0.0, 0.0, 0.0, transformer_only, transformer_only)
+    parts = [model.parts(texts) for _, texts, _ in slices]  # once: the grid only weighs and rescales them
+    word_weights = WORD_WEIGHTS if len(model.word_keys) else WORD_WEIGHTS[:1]
+    for word_weight in word_weights:
+        sums = [(g + word_weight * w, n + word_weight * m) for g, n, w, m in parts]
+        for power in LENGTH_POWERS:
+            model.length_power = power
+            scored = [(lg, model.scale(*raw), gold) for (lg, _, gold), raw in zip(slices, sums, strict=True)]
+            for weight in WEIGHTS[1:]:
+                score = float(np.mean([np.mean((lg + weight * ng).argmax(1) == gold) for lg, ng, gold in scored]))
+                if score > best.score + 1e-9:
+                    best = WeightChoice(weight, power, word_weight, score, transformer_only)
+    model.weight, model.length_power, model.word_weight = best.weight, best.length_power, best.word_weight
     return best
 
 

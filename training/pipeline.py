@@ -141,13 +141,25 @@ def _fit_ngrams(mlflow, profile, splits, transformer) -> NgramModel | None:
         return None
     started = time.perf_counter()
     train, valid = splits["train"], splits["valid"]
-    ngram = ngram_model.fit(train.texts, train.labels, len(config.LANGUAGES), profile.ngram_per_language)
+    ngram = ngram_model.fit(
+        train.texts,
+        train.labels,
+        len(config.LANGUAGES),
+        profile.ngram_per_language,
+        words_per_language=profile.ngram_words_per_language,
+    )
     labels = [config.LANGUAGES[i] for i in valid.labels]
     choice = ngram_model.choose_weight(
         ngram, [(logits, s.texts, gold) for s, logits, gold in evaluate.slice_logits(transformer, valid.texts, labels)]
     )
     mlflow.log_params(
-        {"ngram_weight": choice.weight, "ngram_length_power": choice.length_power, "ngram_grams": len(ngram.grams)}
+        {
+            "ngram_weight": choice.weight,
+            "ngram_length_power": choice.length_power,
+            "ngram_word_weight": choice.word_weight,
+            "ngram_grams": len(ngram.grams),
+            "ngram_words": len(ngram.word_keys),
+        }
     )
     mlflow.log_metrics(
         {
