@@ -68,6 +68,9 @@ class RuntimeInfo(BaseModel):
     ngram_weight: float = Field(
         0.0, description="Weight of the character n-gram scores added to the transformer's logits (0: none)"
     )
+    ngram_word_weight: float = Field(
+        0.0, description="How many grams a known whole word counts as in those scores (0: grams only)"
+    )
     model: ModelLineage
 
 
@@ -103,6 +106,11 @@ class Runtime:
     def ngram_weight(self) -> float:
         ngrams = getattr(self.classifier, "ngrams", None)
         return ngrams.weight if ngrams is not None else 0.0
+
+    @property
+    def ngram_word_weight(self) -> float:
+        ngrams = getattr(self.classifier, "ngrams", None)
+        return ngrams.word_weight if ngrams is not None and ngrams.weight else 0.0
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return self.classifier.probabilities(texts)
@@ -261,7 +269,13 @@ class DetectorAPI:
     def describe(self) -> ServiceInfo:
         return ServiceInfo(
             runtimes={
-                kind: RuntimeInfo(runtime=r.name, device=r.device, ngram_weight=r.ngram_weight, model=r.lineage)
+                kind: RuntimeInfo(
+                    runtime=r.name,
+                    device=r.device,
+                    ngram_weight=r.ngram_weight,
+                    ngram_word_weight=r.ngram_word_weight,
+                    model=r.lineage,
+                )
                 for kind, r in self.runtimes.items()
             },
             backends={

@@ -98,7 +98,8 @@ class NgramModel:
             raise ValueError(f"{n_words} words but word counts of shape {counts.shape}")
         self.word_counts = counts.astype(np.uint32)
         self.word_alpha, self.word_weight = float(word_alpha), float(word_weight)
-        keys, lengths = _word_keys(_codepoints(self.word_text), ord("\n"))
+        codepoints = _codepoints(self.word_text)
+        keys, lengths = _word_keys(codepoints, codepoints != ord("\n"))
         if n_words and (lengths.min() < 1 or lengths.max() > MAX_WORD):
             raise ValueError(f"words must have 1 to {MAX_WORD} characters")
         order = np.argsort(keys)
@@ -168,7 +169,8 @@ class NgramModel:
         counts = np.zeros(n_texts, dtype=np.float32)
         if not len(self.word_keys) or not len(codepoints):
             return sums, counts
-        keys, lengths, starts = _word_keys(codepoints, ord(" "), with_starts=True)
+        # texts start and end with a space, so no word spans the NUL between two (a NUL is in no known word)
+        keys, lengths, starts = _word_keys(codepoints, codepoints != ord(" "), with_starts=True)
         pos = np.minimum(np.searchsorted(self.word_keys, keys), len(self.word_keys) - 1)
         known = np.flatnonzero((self.word_keys[pos] == keys) & (lengths <= MAX_WORD))
         rows, owner = pos[known], text_of[starts[known]]
@@ -228,7 +230,7 @@ class NgramModel:
             # words as counts, not log-probabilities: integers, mostly 0, compress to a fraction
             words_xz=_xz(self.word_text.encode("utf-8")),
             word_counts_xz=_xz(np.ascontiguousarray(self.word_counts.T).tobytes()),
-            word_alpha=np.float32(self.word_alpha),
+            word_alpha=np.float64(self.word_alpha),
             word_weight=np.float32(self.word_weight),
         )
         return Path(path)
@@ -270,11 +272,10 @@ def _joined(items: Sequence[str] | str, what: str) -> str:
     return "\n".join(items)
 
 
-def _word_keys(codepoints: np.ndarray, separator: int, with_starts: bool = False):
-    """The key and length of every word of `codepoints`, a word being a run of code points other than
-    `separator` and NUL: a 64-bit polynomial hash (Horner's rule from the length, wrapping) of its first
-    MAX_WORD code points, the same for a vocabulary (separated by newlines) and for texts (by spaces)."""
-    inside = (codepoints != separator) & (codepoints != 0)
+def _word_keys(codepoints: np.ndarray, inside: np.ndarray, with_starts: bool = False):
+    """The key and length of every word of `codepoints`, a word being a run where `inside` holds: a 64-bit
+    polynomial hash (Horner's rule from the length, wrapping) of its first MAX_WORD code points, the same
+    for a vocabulary (words between newlines) and for texts (between spaces)."""
     edges = np.diff(np.concatenate(([False], inside, [False])).astype(np.int8))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     lengths = ends - starts

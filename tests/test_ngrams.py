@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from langdetect_ops.config import LANGUAGES
-from service.ngrams import MAX_ALPHABET, MAX_CHARS, NgramModel, ngrams, normalise
+from service.ngrams import MAX_ALPHABET, MAX_CHARS, MAX_WORD, NgramModel, ngrams, normalise
 from tests.conftest import MINI_CORPUS
 from training import ngram_model
 
@@ -25,6 +25,12 @@ def mini_split(name: str) -> tuple[list[str], list[int]]:
 def fitted() -> NgramModel:
     texts, labels = mini_split("train")
     return ngram_model.fit(texts, labels, len(LANGUAGES), per_language=3000)
+
+
+@pytest.fixture(scope="module")
+def with_words() -> NgramModel:
+    texts, labels = mini_split("train")
+    return ngram_model.fit(texts, labels, len(LANGUAGES), per_language=3000, words_per_language=400)
 
 
 def test_normalise_folds_case_width_and_whitespace_and_marks_word_boundaries():
@@ -158,3 +164,89 @@ def test_choose_weight_picks_the_ngrams_when_the_transformer_is_blind(fitted):
     choice = ngram_model.choose_weight(fitted, [(blind, texts, gold)])
     assert choice.weight > 0 and fitted.weight == choice.weight
     assert choice.score > 0.9 > choice.transformer_only
+
+
+# Whole-word features
+
+
+def reference_word_sums(model: NgramModel, text: str) -> tuple[np.ndarray, int]:
+    """What the hashed word keys must reproduce: the text's words looked up in a dict, smoothed as documented."""
+    counts = model.word_counts.astype(np.float64)
+    smoothed = np.log(counts + model.word_alpha) - np.log(counts.sum(axis=0) + model.word_alpha * len(counts))
+    row = {w: i for i, w in enumerate(model.words)}
+    known = [row[w] for w in normalise(text).split() if w in row]
+    return smoothed.astype(np.float16)[known].astype(np.float32).sum(axis=0), len(known)
+
+
+def test_word_keys_find_exactly_the_words_a_dict_finds(with_words):
+    assert len(with_words.words) > 1000
+    texts = mini_split("test")[0][:40] + EDGE_TEXTS + ["de\x00de", "x" * (MAX_WORD + 5) + " de  DE"]
+    grams, gram_counts, words, word_counts = with_words.parts(texts)
+    assert word_counts.sum() > 100
+    for text, got, count in zip(texts, words, word_counts, strict=True):
+        want, n = reference_word_sums(with_words, text)
+        assert count == n, text
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    one_by_one = np.concatenate([with_words.parts([t])[2] for t in texts])
+    np.testing.assert_allclose(words, one_by_one, rtol=1e-5, atol=1e-3)  # no word spans two texts of a batch
+    with_words.word_weight = 3.0
+    sums, counts = with_words.sums(texts)
+    np.testing.assert_allclose(sums, grams + 3.0 * words, rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(counts, gram_counts + 3.0 * word_counts)
+
+
+def test_a_long_word_matches_only_itself():
+    words = ["y" * MAX_WORD, "z" * MAX_WORD + "a", "abc"]
+    with pytest.raises(ValueError, match=f"1 to {MAX_WORD} characters"):
+        NgramModel(["a"], np.zeros((1, 20)), 1.0, 0.0, words=words, word_counts=np.ones((3, 20)))
+    model = NgramModel(["a"], np.zeros((1, 20)), 1.0, 0.0, words=words[::2], word_counts=np.ones((2, 20)))
+    found = model.parts(["y" * MAX_WORD, "y" * (MAX_WORD + 1), "y" * (MAX_WORD - 1), "abc abcd ab abc"])[3]
+    assert found.tolist() == [1, 0, 0, 2]
+
+
+def test_a_model_with_words_round_trips_and_an_older_file_has_none(with_words, tmp_path):
+    with_words.weight, with_words.length_power, with_words.word_weight = 2.0, 0.5, 4.0
+    path = with_words.save(tmp_path / "ngrams.npz")
+    loaded = NgramModel.load(path)
+    assert (loaded.words, loaded.word_alpha, loaded.word_weight) == (with_words.words, with_words.word_alpha, 4.0)
+    np.testing.assert_array_equal(loaded.word_counts, with_words.word_counts)
+    texts = mini_split("valid")[0][:50]
+    np.testing.assert_array_equal(loaded.scores(texts), with_words.scores(texts))
+    assert with_words.save(tmp_path / "again.npz").read_bytes() == path.read_bytes()  # deterministic
+    with np.load(path) as data:  # the format before words: the same file without the word keys
+        np.savez(tmp_path / "grams-only.npz", **{k: data[k] for k in data.files if "word" not in k})
+    older = NgramModel.load(tmp_path / "grams-only.npz")
+    assert older.word_weight == 0.0 and older.words == []
+    np.testing.assert_array_equal(older.sums(texts)[0], with_words.parts(texts)[0])
+
+
+def test_mismatched_words_are_refused():
+    with pytest.raises(ValueError, match="2 words but word counts of shape"):
+        NgramModel(["a"], np.zeros((1, 20)), 1.0, 0.0, words=["ab", "cd"], word_counts=np.ones((3, 20)))
+    with pytest.raises(ValueError, match="a word twice"):
+        NgramModel(["a"], np.zeros((1, 20)), 1.0, 0.0, words=["ab", "ab"], word_counts=np.ones((2, 20)))
+    with pytest.raises(ValueError, match="a word holds a newline"):
+        NgramModel(["a"], np.zeros((1, 20)), 1.0, 0.0, words=["a\nb"], word_counts=np.ones((1, 20)))
+
+
+def test_frequent_words_are_each_languages_commonest_that_the_scorer_can_key():
+    texts = ["Der Hund der", "der " + "x" * (MAX_WORD + 1), "le chien\x00 le", "le chat"]
+    words, counts = ngram_model.frequent_words(texts, [2, 2, 6, 6], len(LANGUAGES), per_language=2)
+    assert words == ["chat", "der", "hund", "le"]  # "chien\x00" (a NUL) and the over-long word are left out
+    assert counts[words.index("der"), 2] == 3 and counts[words.index("le"), 6] == 3 and counts.sum() == 8
+    assert ngram_model.frequent_words(texts, [2, 2, 6, 6], len(LANGUAGES), per_language=0)[0] == []
+
+
+def test_choose_weight_scores_the_word_weight_it_sets(with_words):
+    texts, labels = mini_split("valid")
+    gold = np.asarray(labels)
+    two_words = [" ".join(t.split()[:2]) for t in texts]
+    for seed in range(5):
+        # a noisy transformer against 2-word texts: the n-gram scores' scale (feature counts, length power,
+        # weights) decides labels, so the score the grid chose by must be the model's own
+        noisy = np.random.default_rng(seed).normal(scale=3.0, size=(len(texts), len(LANGUAGES))).astype(np.float32)
+        choice = ngram_model.choose_weight(with_words, [(noisy, two_words, gold)])
+        assert choice.word_weight in ngram_model.WORD_WEIGHTS and with_words.word_weight == choice.word_weight
+        assert float(np.mean(with_words.combine(noisy, two_words).argmax(1) == gold)) == pytest.approx(choice.score)
+    perfect = np.eye(len(LANGUAGES), dtype=np.float32)[gold] * 100
+    assert ngram_model.choose_weight(with_words, [(perfect, texts, gold)]).word_weight == 0.0

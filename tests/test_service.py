@@ -181,8 +181,11 @@ def test_info_lineage_matches_the_pinned_champion(http, exported, smoke_model):
     for kind, runtime in (("onnx", "onnx-int8-cpu"), ("torch", "torch-fp32-cpu")):
         loaded = info["runtimes"][kind]
         assert loaded["runtime"] == runtime and loaded["device"] == "cpu"
-        chosen = float(session_client().get_run(smoke_model.run_id).data.params["ngram_weight"])
+        params = session_client().get_run(smoke_model.run_id).data.params
+        chosen = float(params["ngram_weight"])
         assert loaded["ngram_weight"] == pytest.approx(chosen)  # the ensemble the run chose on valid
+        words = float(params["ngram_word_weight"]) if chosen else 0.0
+        assert loaded["ngram_word_weight"] == pytest.approx(words)
         model = loaded["model"]
         assert model["mlflow_version"] == exported.version == smoke_model.model_version
         assert model["mlflow_run_id"] == smoke_model.run_id and model["mlflow_alias"] == "champion"
