@@ -111,7 +111,7 @@ class TrainingProfile:
     # 1- to 5-grams kept; 0: the transformer alone
     ngram_per_language: int = 0
     # and each language's most frequent whole words (0: none); the validation split chose 10,000 over 20,000
-    # and 50,000 per language, which scored within 0.03 points of it at twice and five times the size
+    # and 50,000 per language, which scored within 0.03 points of it at about twice and three times the size
     ngram_words_per_language: int = 0
 
 
