@@ -96,7 +96,10 @@ class NgramModel:
         counts = np.zeros((0, self.log_probs.shape[1])) if word_counts is None else np.asarray(word_counts)
         if counts.shape != (n_words, self.log_probs.shape[1]):
             raise ValueError(f"{n_words} words but word counts of shape {counts.shape}")
-        self.word_counts = counts.astype(np.uint32)
+        counts = counts.astype(np.uint32)
+        # kept sparse (a word is seen in one or a few languages): only save() needs them, not scoring
+        self._word_count_cells = np.flatnonzero(counts)
+        self._word_count_values = counts.ravel()[self._word_count_cells]
         self.word_alpha, self.word_weight = float(word_alpha), float(word_weight)
         codepoints = _codepoints(self.word_text)
         keys, lengths = _word_keys(codepoints, codepoints != ord("\n"))
@@ -107,9 +110,17 @@ class NgramModel:
         if len(self.word_keys) > 1 and not (self.word_keys[1:] != self.word_keys[:-1]).all():
             raise ValueError("the vocabulary lists a word twice (or two words share a key)")
         # the same additive smoothing as the grams', over the word vocabulary
-        smoothed = np.log(self.word_counts[order] + self.word_alpha)
-        totals = np.log(self.word_counts.sum(axis=0, dtype=np.float64) + self.word_alpha * max(n_words, 1))
+        smoothed = np.log(counts[order] + self.word_alpha)
+        totals = np.log(counts.sum(axis=0, dtype=np.float64) + self.word_alpha * max(n_words, 1))
         self.word_log_probs = (smoothed - totals).astype(np.float16)
+
+    @property
+    def word_counts(self) -> np.ndarray:
+        """(words, languages) training counts, in the order of `words`."""
+        n_words = self.word_text.count("\n") + 1 if self.word_text else 0
+        counts = np.zeros((n_words, self.log_probs.shape[1]), dtype=np.uint32)
+        counts.ravel()[self._word_count_cells] = self._word_count_values
+        return counts
 
     @property
     def words(self) -> list[str]:
@@ -158,7 +169,7 @@ class NgramModel:
         """The grams' summed log-likelihoods and counts, then the words' (unweighted)."""
         normal = [normalise(t) for t in texts]
         # One array for the batch: texts start and end with a space and NUL separates them, so no known gram
-        # spans two texts, and the words are the runs between spaces and NULs.
+        # or word spans two texts.
         codepoints = _codepoints("\0".join(normal))
         text_of = np.repeat(np.arange(len(texts)), [len(t) + 1 for t in normal])
         n = len(texts)
@@ -169,7 +180,7 @@ class NgramModel:
         counts = np.zeros(n_texts, dtype=np.float32)
         if not len(self.word_keys) or not len(codepoints):
             return sums, counts
-        # texts start and end with a space, so no word spans the NUL between two (a NUL is in no known word)
+        # words are the runs between spaces; the NUL between two texts is one more, in no vocabulary
         keys, lengths, starts = _word_keys(codepoints, codepoints != ord(" "), with_starts=True)
         pos = np.minimum(np.searchsorted(self.word_keys, keys), len(self.word_keys) - 1)
         known = np.flatnonzero((self.word_keys[pos] == keys) & (lengths <= MAX_WORD))
@@ -227,9 +238,11 @@ class NgramModel:
             weight=np.float32(self.weight),
             length_power=np.float32(self.length_power),
             orders=np.asarray(self.orders, dtype=np.int8),
-            # words as counts, not log-probabilities: integers, mostly 0, compress to a fraction
+            # words as their nonzero counts (a word is seen in one or a few languages): the gaps between
+            # the cells (word-major) and the counts, each split into byte planes, which xz packs best
             words_xz=_xz(self.word_text.encode("utf-8")),
-            word_counts_xz=_xz(np.ascontiguousarray(self.word_counts.T).tobytes()),
+            word_cell_gaps_xz=_xz(_byte_planes(np.diff(self._word_count_cells, prepend=-1).astype(np.uint32))),
+            word_count_values_xz=_xz(_byte_planes(self._word_count_values)),
             word_alpha=np.float64(self.word_alpha),
             word_weight=np.float32(self.word_weight),
         )
@@ -247,8 +260,7 @@ class NgramModel:
             words, word_counts, word_alpha, word_weight = "", None, 0.1, 0.0  # files before word features
             if "words_xz" in data:
                 words = lzma.decompress(bytes(data["words_xz"])).decode("utf-8")
-                counts = np.frombuffer(lzma.decompress(bytes(data["word_counts_xz"])), dtype=np.uint32)
-                word_counts = counts.reshape(int(data["languages"]), -1).T
+                word_counts = _load_word_counts(data, words.count("\n") + 1 if words else 0)
                 word_alpha, word_weight = float(data["word_alpha"]), float(data["word_weight"])
             return cls(
                 grams,
@@ -261,6 +273,27 @@ class NgramModel:
                 word_alpha,
                 word_weight,
             )
+
+
+def _load_word_counts(data, n_words: int) -> np.ndarray:
+    languages = int(data["languages"])
+    if "word_counts_xz" in data:  # dense columns: the runs of early December 2026 (version 4)
+        columns = np.frombuffer(lzma.decompress(bytes(data["word_counts_xz"])), dtype=np.uint32)
+        return columns.reshape(languages, -1).T
+    cells = np.cumsum(_from_byte_planes(lzma.decompress(bytes(data["word_cell_gaps_xz"])), np.uint32)) - 1
+    counts = np.zeros(n_words * languages, dtype=np.uint32)
+    counts[cells] = _from_byte_planes(lzma.decompress(bytes(data["word_count_values_xz"])), np.uint32)
+    return counts.reshape(n_words, languages)
+
+
+def _byte_planes(values: np.ndarray) -> bytes:
+    """All first bytes, then all second bytes...: small integers leave planes of zeros."""
+    return np.ascontiguousarray(values.view(np.uint8).reshape(-1, values.itemsize).T).tobytes()
+
+
+def _from_byte_planes(data: bytes, dtype) -> np.ndarray:
+    itemsize = np.dtype(dtype).itemsize
+    return np.ascontiguousarray(np.frombuffer(data, dtype=np.uint8).reshape(itemsize, -1).T).view(dtype).ravel()
 
 
 def _joined(items: Sequence[str] | str, what: str) -> str:

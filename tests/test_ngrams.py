@@ -4,6 +4,7 @@ the mini corpus, the weight chosen on validation slices, the file round trip, an
 from __future__ import annotations
 
 import csv
+import lzma
 from collections import Counter
 
 import numpy as np
@@ -218,6 +219,15 @@ def test_a_model_with_words_round_trips_and_an_older_file_has_none(with_words, t
     older = NgramModel.load(tmp_path / "grams-only.npz")
     assert older.word_weight == 0.0 and older.words == []
     np.testing.assert_array_equal(older.sums(texts)[0], with_words.parts(texts)[0])
+    with np.load(path) as data:  # version 4's file: the word counts as dense columns
+        dense = {k: data[k] for k in data.files if k not in ("word_cell_gaps_xz", "word_count_values_xz")}
+    dense["word_counts_xz"] = np.frombuffer(lzma.compress(with_words.word_counts.T.tobytes()), dtype=np.uint8)
+    np.savez(tmp_path / "dense.npz", **dense)
+    first_words = NgramModel.load(tmp_path / "dense.npz")
+    np.testing.assert_array_equal(first_words.word_counts, with_words.word_counts)
+    np.testing.assert_array_equal(first_words.scores(texts), with_words.scores(texts))
+    assert first_words.save(tmp_path / "rewritten.npz").read_bytes() == path.read_bytes()
+    assert path.stat().st_size < (tmp_path / "dense.npz").stat().st_size
 
 
 def test_mismatched_words_are_refused():
