@@ -109,8 +109,7 @@ class Runtime:
 
     @property
     def ngram_word_weight(self) -> float:
-        ngrams = getattr(self.classifier, "ngrams", None)
-        return ngrams.word_weight if ngrams is not None and ngrams.weight else 0.0
+        return self.classifier.ngrams.word_weight if self.ngram_weight else 0.0  # a weight implies a model
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return self.classifier.probabilities(texts)

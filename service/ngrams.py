@@ -75,7 +75,7 @@ class NgramModel:
         `words`, `word_counts` (words, languages): the word vocabulary and its training counts, smoothed
         with `word_alpha`; `word_weight` 0 (or no words): grams only."""
         self.gram_text = _joined(grams, "gram")
-        n_grams = self.gram_text.count("\n") + 1 if self.gram_text else 0
+        n_grams = _count_lines(self.gram_text)
         if log_probs.shape[0] != n_grams:
             raise ValueError(f"{n_grams} grams but {log_probs.shape[0]} rows of log-probabilities")
         self.weight = float(weight)
@@ -92,7 +92,7 @@ class NgramModel:
 
     def _set_words(self, words, word_counts, word_alpha: float, word_weight: float) -> None:
         self.word_text = _joined(words, "word")
-        n_words = self.word_text.count("\n") + 1 if self.word_text else 0
+        n_words = _count_lines(self.word_text)
         counts = np.zeros((0, self.log_probs.shape[1])) if word_counts is None else np.asarray(word_counts)
         if counts.shape != (n_words, self.log_probs.shape[1]):
             raise ValueError(f"{n_words} words but word counts of shape {counts.shape}")
@@ -102,7 +102,7 @@ class NgramModel:
         self._word_count_values = counts.ravel()[self._word_count_cells]
         self.word_alpha, self.word_weight = float(word_alpha), float(word_weight)
         codepoints = _codepoints(self.word_text)
-        keys, lengths = _word_keys(codepoints, codepoints != ord("\n"))
+        keys, lengths, _ = _word_keys(codepoints, codepoints != ord("\n"))
         if n_words and (lengths.min() < 1 or lengths.max() > MAX_WORD):
             raise ValueError(f"words must have 1 to {MAX_WORD} characters")
         order = np.argsort(keys)
@@ -117,7 +117,7 @@ class NgramModel:
     @property
     def word_counts(self) -> np.ndarray:
         """(words, languages) training counts, in the order of `words`."""
-        n_words = self.word_text.count("\n") + 1 if self.word_text else 0
+        n_words = _count_lines(self.word_text)
         counts = np.zeros((n_words, self.log_probs.shape[1]), dtype=np.uint32)
         counts.ravel()[self._word_count_cells] = self._word_count_values
         return counts
@@ -181,7 +181,7 @@ class NgramModel:
         if not len(self.word_keys) or not len(codepoints):
             return sums, counts
         # words are the runs between spaces; the NUL between two texts is one more, in no vocabulary
-        keys, lengths, starts = _word_keys(codepoints, codepoints != ord(" "), with_starts=True)
+        keys, lengths, starts = _word_keys(codepoints, codepoints != ord(" "))
         pos = np.minimum(np.searchsorted(self.word_keys, keys), len(self.word_keys) - 1)
         known = np.flatnonzero((self.word_keys[pos] == keys) & (lengths <= MAX_WORD))
         rows, owner = pos[known], text_of[starts[known]]
@@ -260,7 +260,7 @@ class NgramModel:
             words, word_counts, word_alpha, word_weight = "", None, 0.1, 0.0  # files before word features
             if "words_xz" in data:
                 words = lzma.decompress(bytes(data["words_xz"])).decode("utf-8")
-                word_counts = _load_word_counts(data, words.count("\n") + 1 if words else 0)
+                word_counts = _load_word_counts(data, _count_lines(words))
                 word_alpha, word_weight = float(data["word_alpha"]), float(data["word_weight"])
             return cls(
                 grams,
@@ -296,6 +296,11 @@ def _from_byte_planes(data: bytes, dtype) -> np.ndarray:
     return np.ascontiguousarray(np.frombuffer(data, dtype=np.uint8).reshape(itemsize, -1).T).view(dtype).ravel()
 
 
+def _count_lines(text: str) -> int:
+    """How many items a newline-separated vocabulary text holds (none when it is empty)."""
+    return text.count("\n") + 1 if text else 0
+
+
 def _joined(items: Sequence[str] | str, what: str) -> str:
     """A vocabulary as one newline-separated text (how the file stores it and the model keeps it)."""
     if isinstance(items, str):
@@ -305,8 +310,8 @@ def _joined(items: Sequence[str] | str, what: str) -> str:
     return "\n".join(items)
 
 
-def _word_keys(codepoints: np.ndarray, inside: np.ndarray, with_starts: bool = False):
-    """The key and length of every word of `codepoints`, a word being a run where `inside` holds: a 64-bit
+def _word_keys(codepoints: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The key, length and start of every word of `codepoints`, a word being a run where `inside` holds: a 64-bit
     polynomial hash (Horner's rule from the length, wrapping) of its first MAX_WORD code points, the same
     for a vocabulary (words between newlines) and for texts (between spaces)."""
     edges = np.diff(np.concatenate(([False], inside, [False])).astype(np.int8))
@@ -319,7 +324,7 @@ def _word_keys(codepoints: np.ndarray, inside: np.ndarray, with_starts: bool = F
         offset = np.arange(int(hashed.sum())) - np.repeat(first, hashed)
         chars = codepoints[np.repeat(starts, hashed) + offset].astype(np.uint64)
         keys += np.add.reduceat(chars * _POWERS[np.repeat(hashed, hashed) - 1 - offset], first)
-    return (keys, lengths, starts) if with_starts else (keys, lengths)
+    return keys, lengths, starts
 
 
 def _codepoints(text: str) -> np.ndarray:

@@ -115,15 +115,21 @@ def reference_sums(model: NgramModel, text: str) -> tuple[np.ndarray, int]:
 EDGE_TEXTS = ["", " ", "a", "\x00abc\x00ab", "\ud800 lone surrogate", "\U0001f600 emoji", "Ｈello WORLD", "de " * 400]
 
 
+def assert_like_the_reference(texts, sums, counts, reference, one_text_sums) -> None:
+    """Each text's sums and count equal `reference(text)`'s, and a batch equals one text at a time (no
+    feature spans two texts of a batch)."""
+    for text, got, count in zip(texts, sums, counts, strict=True):
+        want, n = reference(text)
+        assert count == n, text
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    one_by_one = np.concatenate([one_text_sums(t) for t in texts])
+    np.testing.assert_allclose(sums, one_by_one, rtol=1e-5, atol=1e-3)
+
+
 def test_packed_keys_find_exactly_the_grams_a_dict_finds(fitted):
     texts = mini_split("test")[0][:40] + EDGE_TEXTS
     sums, counts = fitted.sums(texts)
-    for text, got, count in zip(texts, sums, counts, strict=True):
-        want, n = reference_sums(fitted, text)
-        assert count == n, text
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
-    one_by_one = np.concatenate([fitted.sums([t])[0] for t in texts])
-    np.testing.assert_allclose(sums, one_by_one, rtol=1e-5, atol=1e-3)  # no gram spans two texts of a batch
+    assert_like_the_reference(texts, sums, counts, lambda t: reference_sums(fitted, t), lambda t: fitted.sums([t])[0])
 
 
 def test_a_mismatched_file_is_refused(tmp_path):
@@ -184,12 +190,9 @@ def test_word_keys_find_exactly_the_words_a_dict_finds(with_words):
     texts = mini_split("test")[0][:40] + EDGE_TEXTS + ["de\x00de", "x" * (MAX_WORD + 5) + " de  DE"]
     grams, gram_counts, words, word_counts = with_words.parts(texts)
     assert word_counts.sum() > 100
-    for text, got, count in zip(texts, words, word_counts, strict=True):
-        want, n = reference_word_sums(with_words, text)
-        assert count == n, text
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
-    one_by_one = np.concatenate([with_words.parts([t])[2] for t in texts])
-    np.testing.assert_allclose(words, one_by_one, rtol=1e-5, atol=1e-3)  # no word spans two texts of a batch
+    assert_like_the_reference(
+        texts, words, word_counts, lambda t: reference_word_sums(with_words, t), lambda t: with_words.parts([t])[2]
+    )
     with_words.word_weight = 3.0
     sums, counts = with_words.sums(texts)
     np.testing.assert_allclose(sums, grams + 3.0 * words, rtol=1e-5, atol=1e-3)

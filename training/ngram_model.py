@@ -3,15 +3,16 @@
 Counting: every 1- to 5-gram of every training text, per language. Vocabulary: each language's
 `per_language` most frequent grams, so a scarce language (sw) keeps as many features as English.
 Smoothing: additive (`alpha`), over that vocabulary. Words: each language's `words_per_language` most
-frequent whole words, with their counts (the model smooths them with `word_alpha`). The weight of the n-gram scores against the
-transformer's logits, how they scale with length and how much a known word counts are chosen on the validation split's full texts
-and short slices (the selection score), never on test or the out-of-domain sets.
+frequent whole words, with their counts (the model smooths them with `word_alpha`). The weight of the
+n-gram scores against the transformer's logits, how they scale with length and how much a known word
+counts are chosen on the validation split's full texts and short slices (the selection score), never on
+test or the out-of-domain sets.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,16 +30,20 @@ WORD_WEIGHTS = (0.0, 2.0, 4.0, 8.0)  # how many grams a known word counts as; 0:
 def count_grams(
     texts: Sequence[str], labels: Sequence[int], n_languages: int, orders: Sequence[int] = ORDERS
 ) -> list[Counter]:
-    counts = [Counter() for _ in range(n_languages)]
-    for text, label in zip(texts, labels, strict=True):
-        counts[label].update(ngrams(text, orders))
-    return counts
+    return count_features(texts, labels, n_languages, lambda text: ngrams(text, orders))
 
 
 def count_words(texts: Sequence[str], labels: Sequence[int], n_languages: int) -> list[Counter]:
+    return count_features(texts, labels, n_languages, lambda text: normalise(text).split())
+
+
+def count_features(
+    texts: Sequence[str], labels: Sequence[int], n_languages: int, features: Callable[[str], list[str]]
+) -> list[Counter]:
+    """Per language, how often each feature of its texts occurs."""
     counts = [Counter() for _ in range(n_languages)]
     for text, label in zip(texts, labels, strict=True):
-        counts[label].update(normalise(text).split())
+        counts[label].update(features(text))
     return counts
 
 
