@@ -36,7 +36,7 @@ class Unavailable:
 
 
 def our_detectors(export_dir: Path, version: str) -> list[Detector]:
-    from registry.export import FP32_FILE, INT8_FILE
+    from langdetect_ops.config import FP32_FILE, INT8_FILE
 
     onnx_dir, fp32 = export_dir / "onnx", str((export_dir / FP32_FILE).resolve())
     threads_note = "onnxruntime intra_op_num_threads = threads"
@@ -75,7 +75,7 @@ def our_detectors(export_dir: Path, version: str) -> list[Detector]:
 def _ensemble_parts(onnx_dir: Path, version: str) -> list[Detector]:
     """Each half of the served ensemble alone (kind "ablation"): what the n-gram model adds, and what the
     transformer adds to it. Scored for accuracy, never timed or held to a target."""
-    from registry.export import INT8_FILE
+    from langdetect_ops.config import INT8_FILE
     from service.ngrams import NGRAM_FILE
 
     if not (onnx_dir / NGRAM_FILE).is_file():

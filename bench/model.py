@@ -27,9 +27,9 @@ class ModelUnderTest:
 def resolve_model(
     alias: str | None = None, version: str | None = None, export_root: Path = config.ARTIFACTS_DIR / "export"
 ) -> ModelUnderTest:
+    from langdetect_ops.config import FP32_FILE, INT8_FILE
     from langdetect_ops.integrity import file_sha256
     from registry.bento_store import store_version
-    from registry.export import FP32_FILE, INT8_FILE
     from registry.models import registry_client, resolve
 
     model_version = resolve(registry_client(), alias=alias, version=version)

@@ -24,7 +24,6 @@ from service.pin import write_pin
 from training import ngram_model
 from training.dataset import load_dataset
 
-FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
 SERVING_DIR = "serving"  # the export run's artifact folder that `langdetect fetch-model` downloads
 
 
@@ -57,11 +56,11 @@ def run_export(
     shutil.rmtree(out, ignore_errors=True)
     torch_dir, onnx_dir = _build_bundles(client, model_version, out)
     if tamper:
-        tamper(onnx_dir / INT8_FILE)
-    report, fp32 = _parity(torch_dir, onnx_dir, out / FP32_FILE, test)
+        tamper(onnx_dir / config.INT8_FILE)
+    report, fp32 = _parity(torch_dir, onnx_dir, out / config.FP32_FILE, test)
     sizes = {
-        "onnx_fp32_bytes": (out / FP32_FILE).stat().st_size,
-        "onnx_int8_bytes": (onnx_dir / INT8_FILE).stat().st_size,
+        "onnx_fp32_bytes": (out / config.FP32_FILE).stat().st_size,
+        "onnx_int8_bytes": (onnx_dir / config.INT8_FILE).stat().st_size,
     }
     _log_export(client, model_version, out, torch_dir, onnx_dir, report, fp32, sizes)
     parity.enforce_fp32(fp32)  # first: a wrong fp32 graph makes the int8 figures meaningless
@@ -135,8 +134,8 @@ def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
         if ngrams := ngram_model.download_logged(model_version.run_id, Path(tmp)):
             NgramModel.load(ngrams).save(onnx_dir / NGRAM_FILE)
             shutil.copy2(onnx_dir / NGRAM_FILE, torch_dir / NGRAM_FILE)
-    export_onnx(model, out / FP32_FILE, max_length)
-    quantize_int8(out / FP32_FILE, onnx_dir / INT8_FILE)
+    export_onnx(model, out / config.FP32_FILE, max_length)
+    quantize_int8(out / config.FP32_FILE, onnx_dir / config.INT8_FILE)
     return torch_dir, onnx_dir
 
 
@@ -168,8 +167,8 @@ def _log_export(
         )
         mlflow.log_metrics({**sizes, **{k: float(v) for k, v in report.as_dict().items()}})
         mlflow.log_metrics({f"fp32_{k}": float(v) for k, v in fp32.as_dict().items()})
-        mlflow.log_artifact(str(out / FP32_FILE), artifact_path="onnx")
-        mlflow.log_artifact(str(onnx_dir / INT8_FILE), artifact_path="onnx")
+        mlflow.log_artifact(str(out / config.FP32_FILE), artifact_path="onnx")
+        mlflow.log_artifact(str(onnx_dir / config.INT8_FILE), artifact_path="onnx")
         report_path = out / "parity.json"
         report_path.write_text(json.dumps({**report.as_dict(), "fp32_check": fp32.as_dict()}, indent=1))
         mlflow.log_artifact(str(report_path), artifact_path="onnx")
@@ -180,8 +179,8 @@ def _log_export(
                 mlflow.log_artifacts(str(bundle), artifact_path=f"{SERVING_DIR}/{kind}")
     tags = {
         "export_run_id": run.info.run_id,
-        "onnx_fp32_sha256": file_sha256(out / FP32_FILE),
-        "onnx_int8_sha256": file_sha256(onnx_dir / INT8_FILE),
+        "onnx_fp32_sha256": file_sha256(out / config.FP32_FILE),
+        "onnx_int8_sha256": file_sha256(onnx_dir / config.INT8_FILE),
         "parity_agreement": f"{report.agreement:.6f}",
         "parity_passed": str(report.passed).lower(),
         "fp32_max_abs_logit_diff": f"{fp32.max_abs_logit_diff:.3g}",

@@ -8,4 +8,7 @@ scripts/install-fleet-tools.sh   # podman, kubectl, docker-registry for the k8s 
 # Lint and format check first: a style slip fails the run in seconds, before the long tests.
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# The data tests read the real corpus (no text in two splits, the manifest matches its files): build it
+# once (Debian's packages, about 3 minutes), as `scripts/main.sh` does; later runs reuse data/corpus.
+[ -f data/corpus/manifest.json ] || .venv/bin/langdetect corpus
 exec .venv/bin/python -m pytest "$@"

@@ -607,6 +607,20 @@ def test_readme_blocks_are_what_the_committed_results_render():
     assert with_blocks(readme, json.loads((root / "docs/bench/results.json").read_text())) == readme
 
 
+def test_benchmarks_md_is_what_the_committed_results_render():
+    """BENCHMARKS.md edited by hand, or left behind by results.json, fails here: rerun `langdetect bench`."""
+    import json
+    from pathlib import Path
+
+    from bench.plots import CHARTS
+
+    root = Path(__file__).resolve().parent.parent
+    assets = root / "docs/bench"
+    charts = {name: f"{name}.png" for name in CHARTS if (assets / f"{name}.png").is_file()}
+    results = json.loads((assets / "results.json").read_text())
+    assert render(results, charts, "docs/bench") == (root / "BENCHMARKS.md").read_text()
+
+
 # Figures in README.md outside the generated blocks that are settings or bounds, not measurements.
 NOT_MEASUREMENTS = (
     "1,200 texts per language each (`--cap 12000`: 10% each)",  # corpus caps

