@@ -71,6 +71,9 @@ class RuntimeInfo(BaseModel):
     ngram_word_weight: float = Field(
         0.0, description="How many grams a known whole word counts as in those scores (0: grams only)"
     )
+    ngram_last_word_whole: float = Field(
+        1.0, description="How likely a text's last word is whole rather than cut off, in those scores"
+    )
     model: ModelLineage
 
 
@@ -110,6 +113,10 @@ class Runtime:
     @property
     def ngram_word_weight(self) -> float:
         return self.classifier.ngrams.word_weight if self.ngram_weight else 0.0  # a weight implies a model
+
+    @property
+    def ngram_last_word_whole(self) -> float:
+        return self.classifier.ngrams.last_word_whole if self.ngram_word_weight else 1.0
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return self.classifier.probabilities(texts)
@@ -273,6 +280,7 @@ class DetectorAPI:
                     device=r.device,
                     ngram_weight=r.ngram_weight,
                     ngram_word_weight=r.ngram_word_weight,
+                    ngram_last_word_whole=r.ngram_last_word_whole,
                     model=r.lineage,
                 )
                 for kind, r in self.runtimes.items()

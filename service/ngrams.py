@@ -9,6 +9,11 @@ Whole words are features too, beside the grams: a word of more than 4 letters is
 yet one known word ("herkes", "ninguém") often settles a short text. Each known word counts `word_weight`
 times, as that many grams would.
 
+A text's last word may be cut off ("Niemand za|l", "Toda perso|na"): as a whole word "za" is Polish, as
+the start of a word it is as Dutch. So the last word, unless punctuation closes it, counts as a mixture:
+whole with weight `last_word_whole`, and with the rest as the start of a longer word, whose probability
+comes from the same word counts (the words that share a start are one range of the sorted vocabulary).
+
 Scores are naive Bayes log-likelihoods per feature (their mean, scaled by len ** `length_power`), so a
 long text does not drown the transformer's logits and a single word still counts.
 """
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import lzma
 import unicodedata
+from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,11 +76,13 @@ class NgramModel:
         word_counts: np.ndarray | None = None,
         word_alpha: float = 0.1,
         word_weight: float = 0.0,
+        last_word_whole: float = 1.0,
     ):
         """`grams`: the vocabulary, as strings or as one newline-separated text (as the file stores it). The
         model keeps that text, not a list: 441k small strings would cost about 34 MB in every server.
         `words`, `word_counts` (words, languages): the word vocabulary and its training counts, smoothed
-        with `word_alpha`; `word_weight` 0 (or no words): grams only."""
+        with `word_alpha`; `word_weight` 0 (or no words): grams only. `last_word_whole` 1: the last word is
+        always whole (as before the mixture existed)."""
         self.gram_text = _joined(grams, "gram")
         n_grams = _count_lines(self.gram_text)
         if log_probs.shape[0] != n_grams:
@@ -89,22 +98,32 @@ class NgramModel:
             raise ValueError("the vocabulary lists a gram twice")
         self.log_probs = np.asarray(log_probs)[order].astype(np.float16, copy=False)  # sums are taken in float32
         self._set_words(words, word_counts, word_alpha, word_weight)
+        if not 0.0 <= last_word_whole <= 1.0:
+            raise ValueError(f"last_word_whole is a probability, not {last_word_whole}")
+        self.last_word_whole = float(last_word_whole)
 
     def _set_words(self, words, word_counts, word_alpha: float, word_weight: float) -> None:
-        self.word_text = _joined(words, "word")
-        n_words = _count_lines(self.word_text)
+        text = _joined(words, "word")
+        n_words = _count_lines(text)
         counts = np.zeros((0, self.log_probs.shape[1])) if word_counts is None else np.asarray(word_counts)
         if counts.shape != (n_words, self.log_probs.shape[1]):
             raise ValueError(f"{n_words} words but word counts of shape {counts.shape}")
+        items = text.split("\n") if text else []
+        order = sorted(range(n_words), key=items.__getitem__)  # the fit's and the file's order already
+        if order != list(range(n_words)):
+            text, counts = "\n".join(items[i] for i in order), counts[order]
+        del items
+        self.word_text = text
         counts = counts.astype(np.uint32)
         # kept sparse (a word is seen in one or a few languages): only save() needs them, not scoring
         self._word_count_cells = np.flatnonzero(counts)
         self._word_count_values = counts.ravel()[self._word_count_cells]
         self.word_alpha, self.word_weight = float(word_alpha), float(word_weight)
         codepoints = _codepoints(self.word_text)
-        keys, lengths, _ = _word_keys(codepoints, codepoints != ord("\n"))
+        keys, lengths, starts = _word_keys(codepoints, codepoints != ord("\n"))
         if n_words and (lengths.min() < 1 or lengths.max() > MAX_WORD):
             raise ValueError(f"words must have 1 to {MAX_WORD} characters")
+        self._sorted_words = _Vocabulary(self.word_text, starts, starts + lengths)
         order = np.argsort(keys)
         self.word_keys = keys[order]
         if len(self.word_keys) > 1 and not (self.word_keys[1:] != self.word_keys[:-1]).all():
@@ -113,6 +132,7 @@ class NgramModel:
         smoothed = np.log(counts[order] + self.word_alpha)
         totals = np.log(counts.sum(axis=0, dtype=np.float64) + self.word_alpha * max(n_words, 1))
         self.word_log_probs = (smoothed - totals).astype(np.float16)
+        self._word_log_totals = totals
 
     @property
     def word_counts(self) -> np.ndarray:
@@ -161,6 +181,9 @@ class NgramModel:
         plus `word_weight` times the known words."""
         sums, counts, word_sums, word_counts = self.parts(texts)
         if self.word_weight:
+            if self.last_word_whole < 1.0:
+                terms = self.last_word_terms(texts)
+                word_sums, word_counts = mix_last_word(word_sums, word_counts, *terms, self.last_word_whole)
             sums += self.word_weight * word_sums
             counts += self.word_weight * word_counts
         return sums, counts
@@ -174,6 +197,34 @@ class NgramModel:
         text_of = np.repeat(np.arange(len(texts)), [len(t) + 1 for t in normal])
         n = len(texts)
         return (*self._gram_sums(codepoints, text_of, n), *self._word_sums(codepoints, text_of, n))
+
+    def last_word_terms(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Each text's last word, where it may be cut off (it ends in a letter or digit): its log-probability
+        as a whole word and as the start of a word, (texts, languages) each, NaN rows where it is not one."""
+        whole = np.full((len(texts), self.log_probs.shape[1]), np.nan, dtype=np.float32)
+        start = whole.copy()
+        vocabulary = self._sorted_words
+        for i, text in enumerate(texts):
+            words = normalise(text).rsplit(maxsplit=1)
+            last = words[-1] if words else ""
+            if not last or not last[-1].isalnum() or len(last) > MAX_WORD:
+                continue
+            first = bisect_left(vocabulary, last)
+            end = bisect_left(vocabulary, last + "\U0010ffff", first)  # after every word that starts so
+            if first == end:
+                continue
+            start[i] = np.log(self._range_counts(first, end) + self.word_alpha) - self._word_log_totals
+            if vocabulary[first] == last:  # as word_log_probs has it, float16
+                smoothed = np.log(self._range_counts(first, first + 1) + self.word_alpha) - self._word_log_totals
+                whole[i] = smoothed.astype(np.float16)
+        return whole, start
+
+    def _range_counts(self, first: int, end: int) -> np.ndarray:
+        """Per language, the summed training counts of the words first..end-1 (in vocabulary order)."""
+        languages = self.log_probs.shape[1]
+        cells = self._word_count_cells
+        lo, hi = np.searchsorted(cells, (first * languages, end * languages))
+        return np.bincount(cells[lo:hi] % languages, weights=self._word_count_values[lo:hi], minlength=languages)
 
     def _word_sums(self, codepoints: np.ndarray, text_of: np.ndarray, n_texts: int) -> tuple[np.ndarray, np.ndarray]:
         sums = np.zeros((n_texts, self.log_probs.shape[1]), dtype=np.float32)
@@ -245,6 +296,7 @@ class NgramModel:
             word_count_values_xz=_xz(_byte_planes(self._word_count_values)),
             word_alpha=np.float64(self.word_alpha),
             word_weight=np.float32(self.word_weight),
+            last_word_whole=np.float64(self.last_word_whole),
         )
         return Path(path)
 
@@ -258,6 +310,7 @@ class NgramModel:
                 columns = np.frombuffer(lzma.decompress(bytes(data["log_probs_xz"])), dtype=np.float16)
                 log_probs = columns.reshape(int(data["languages"]), -1).T
             words, word_counts, word_alpha, word_weight = "", None, 0.1, 0.0  # files before word features
+            last_word_whole = float(data["last_word_whole"]) if "last_word_whole" in data else 1.0
             if "words_xz" in data:
                 words = lzma.decompress(bytes(data["words_xz"])).decode("utf-8")
                 word_counts = _load_word_counts(data, _count_lines(words))
@@ -272,7 +325,31 @@ class NgramModel:
                 word_counts,
                 word_alpha,
                 word_weight,
+                last_word_whole,
             )
+
+
+def mix_last_word(
+    word_sums: np.ndarray, word_counts: np.ndarray, whole: np.ndarray, start: np.ndarray, last_word_whole: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The words' sums and counts (NgramModel.parts) with each text's last word counted as a mixture: whole
+    with weight `last_word_whole`, the start of a longer word with the rest (terms: last_word_terms). A last
+    word known only as a start adds one word feature."""
+    if last_word_whole >= 1.0:
+        return word_sums, word_counts
+    sums, counts = word_sums.copy(), word_counts.copy()
+    starts, known = ~np.isnan(start[:, 0]), ~np.isnan(whole[:, 0])
+    rest = np.log1p(-last_word_whole)
+    both = starts & known
+    if last_word_whole > 0:
+        mixed = np.logaddexp(np.log(last_word_whole) + whole[both], rest + start[both])
+    else:
+        mixed = start[both]
+    sums[both] += mixed - whole[both]
+    only = starts & ~known
+    sums[only] += rest + start[only]
+    counts[only] += 1
+    return sums, counts
 
 
 def _load_word_counts(data, n_words: int) -> np.ndarray:
@@ -325,6 +402,23 @@ def _word_keys(codepoints: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, 
         chars = codepoints[np.repeat(starts, hashed) + offset].astype(np.uint64)
         keys += np.add.reduceat(chars * _POWERS[np.repeat(hashed, hashed) - 1 - offset], first)
     return keys, lengths, starts
+
+
+class _Vocabulary:
+    """The sorted vocabulary text's words by index, for bisect: no list of 160,000 strings kept."""
+
+    def __init__(self, text: str, starts: np.ndarray, ends: np.ndarray):
+        self.text = text
+        self.starts, self.ends = (
+            array("q", starts.astype(np.int64).tobytes()),
+            array("q", ends.astype(np.int64).tobytes()),
+        )
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> str:
+        return self.text[self.starts[i] : self.ends[i]]
 
 
 def _codepoints(text: str) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from langdetect_ops.config import LANGUAGES
-from service.ngrams import MAX_ALPHABET, MAX_CHARS, MAX_WORD, NgramModel, ngrams, normalise
+from service.ngrams import MAX_ALPHABET, MAX_CHARS, MAX_WORD, NgramModel, mix_last_word, ngrams, normalise
 from tests.conftest import MINI_CORPUS
 from training import ngram_model
 
@@ -210,9 +210,11 @@ def test_a_long_word_matches_only_itself():
 
 def test_a_model_with_words_round_trips_and_an_older_file_has_none(with_words, tmp_path):
     with_words.weight, with_words.length_power, with_words.word_weight = 2.0, 0.5, 4.0
+    with_words.last_word_whole = 0.5
     path = with_words.save(tmp_path / "ngrams.npz")
     loaded = NgramModel.load(path)
     assert (loaded.words, loaded.word_alpha, loaded.word_weight) == (with_words.words, with_words.word_alpha, 4.0)
+    assert loaded.last_word_whole == 0.5
     np.testing.assert_array_equal(loaded.word_counts, with_words.word_counts)
     texts = mini_split("valid")[0][:50]
     np.testing.assert_array_equal(loaded.scores(texts), with_words.scores(texts))
@@ -220,10 +222,13 @@ def test_a_model_with_words_round_trips_and_an_older_file_has_none(with_words, t
     with np.load(path) as data:  # the format before words: the same file without the word keys
         np.savez(tmp_path / "grams-only.npz", **{k: data[k] for k in data.files if "word" not in k})
     older = NgramModel.load(tmp_path / "grams-only.npz")
-    assert older.word_weight == 0.0 and older.words == []
+    assert older.word_weight == 0.0 and older.words == [] and older.last_word_whole == 1.0
     np.testing.assert_array_equal(older.sums(texts)[0], with_words.parts(texts)[0])
-    with np.load(path) as data:  # version 4's file: the word counts as dense columns
+    with np.load(path) as data:  # version 4's file: the word counts as dense columns, no last-word mixture
         dense = {k: data[k] for k in data.files if k not in ("word_cell_gaps_xz", "word_count_values_xz")}
+    del dense["last_word_whole"]
+    with_words.last_word_whole = 1.0
+    path = with_words.save(tmp_path / "ngrams.npz")
     dense["word_counts_xz"] = np.frombuffer(lzma.compress(with_words.word_counts.T.tobytes()), dtype=np.uint8)
     np.savez(tmp_path / "dense.npz", **dense)
     first_words = NgramModel.load(tmp_path / "dense.npz")
@@ -258,8 +263,81 @@ def test_choose_weight_scores_the_word_weight_it_sets(with_words):
         # a noisy transformer against 2-word texts: the n-gram scores' scale (feature counts, length power,
         # weights) decides labels, so the score the grid chose by must be the model's own
         noisy = np.random.default_rng(seed).normal(scale=3.0, size=(len(texts), len(LANGUAGES))).astype(np.float32)
+        with_words.last_word_whole = 0.35  # off the grid: the choice must set it
         choice = ngram_model.choose_weight(with_words, [(noisy, two_words, gold)])
         assert choice.word_weight in ngram_model.WORD_WEIGHTS and with_words.word_weight == choice.word_weight
+        assert with_words.last_word_whole == choice.last_word_whole in ngram_model.LAST_WORD_WHOLE
         assert float(np.mean(with_words.combine(noisy, two_words).argmax(1) == gold)) == pytest.approx(choice.score)
     perfect = np.eye(len(LANGUAGES), dtype=np.float32)[gold] * 100
     assert ngram_model.choose_weight(with_words, [(perfect, texts, gold)]).word_weight == 0.0
+
+
+# The last word as possibly cut off
+
+
+def reference_last_word(model: NgramModel, text: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """What the bisected vocabulary must reproduce: the words equal to, and starting with, the text's last word
+    (unless punctuation ends it), their counts summed and smoothed like the words'."""
+    counts = model.word_counts.astype(np.float64)
+    totals = np.log(counts.sum(axis=0) + model.word_alpha * len(counts))
+    words = normalise(text).split()
+    if not words or not words[-1][-1].isalnum():
+        return None, None
+    last = words[-1]
+    rows = [i for i, w in enumerate(model.words) if w.startswith(last)]
+    start = np.log(counts[rows].sum(axis=0) + model.word_alpha) - totals if rows else None
+    whole = np.log(counts[model.words.index(last)] + model.word_alpha) - totals if last in model.words else None
+    return whole, start
+
+
+def test_the_last_words_terms_are_what_a_scan_of_the_vocabulary_gives(with_words):
+    texts = [" ".join(t.split()[:2]) for t in mini_split("test")[0][:40]]
+    texts += [t[:10] for t in mini_split("test")[0][:40]] + EDGE_TEXTS + ["de.", "de", "d", "x" * (MAX_WORD + 1)]
+    whole, start = with_words.last_word_terms(texts)
+    found = 0
+    for text, got_whole, got_start in zip(texts, whole, start, strict=True):
+        want_whole, want_start = reference_last_word(with_words, text)
+        for got, want in ((got_whole, want_whole), (got_start, want_start)):
+            if want is None:
+                assert np.isnan(got).all(), text
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-2)
+                found += 1
+    assert found > 40  # whole words and starts were found, not only NaN rows compared
+    assert np.isnan(start[texts.index("de.")]).all() and not np.isnan(start[texts.index("de")]).any()
+
+
+def cut_word_model() -> NgramModel:
+    """Polish has the word "za"; Dutch has words that start with it ("zal", "zaak")."""
+    pl, nl = LANGUAGES.index("pl"), LANGUAGES.index("nl")
+    words = ["zaak", "zal", "za", "jest", "de", "xx"]  # not sorted: the model sorts them with their counts
+    counts = np.zeros((len(words), len(LANGUAGES)), dtype=np.uint32)
+    counts[5] = 1000  # every other language: 1,000 words seen, none of them these
+    counts[2, pl], counts[3, pl], counts[5, pl] = 100, 900, 0
+    counts[5, nl] = 0
+    counts[0, nl], counts[1, nl], counts[4, nl] = 50, 60, 890
+    return NgramModel(["q"], np.zeros((1, len(LANGUAGES))), 1.0, 0.0, words=words, word_counts=counts, word_weight=1.0)
+
+
+def test_a_cut_last_word_reads_as_the_start_of_a_longer_word():
+    model = cut_word_model()
+    assert (
+        model.words == ["de", "jest", "xx", "za", "zaak", "zal"] and model.word_counts[3, LANGUAGES.index("pl")] == 100
+    )
+    for whole, text, language in (
+        (1.0, "za", "pl"),  # always whole: Polish "za"
+        (0.0, "za", "nl"),  # always cut: "zal", "zaak" make it Dutch
+        (0.0, "za de", "nl"),  # only the last word is mixed
+        (0.5, "za", "pl"),  # a mixture: P(za | pl) 0.1 against P(za.. | nl) 0.11 times 0.5
+    ):
+        model.last_word_whole = whole
+        assert LANGUAGES[int(model.scores([text])[0].argmax())] == language, (whole, text)
+    model.last_word_whole = 0.5
+    word_sums, word_counts = model.parts(["de za", "de zaa", "de za."])[2:]
+    mixed, counts = mix_last_word(word_sums, word_counts, *model.last_word_terms(["de za", "de zaa", "de za."]), 0.5)
+    assert counts.tolist() == [2, 2, 1]  # "zaa" is no word but starts one: one more feature
+    assert word_counts.tolist() == [2, 1, 1]  # ("za." is no word: words keep their punctuation)
+    np.testing.assert_array_equal(mixed[2], word_sums[2])  # closed by punctuation: unchanged
+    assert mix_last_word(word_sums, word_counts, *model.last_word_terms(["de za"] * 3), 1.0)[0] is word_sums
+    with pytest.raises(ValueError, match="probability"):
+        NgramModel(["q"], np.zeros((1, len(LANGUAGES))), 1.0, 0.0, last_word_whole=1.5)

@@ -186,6 +186,8 @@ def test_info_lineage_matches_the_pinned_champion(http, exported, smoke_model):
         assert loaded["ngram_weight"] == pytest.approx(chosen)  # the ensemble the run chose on valid
         words = float(params["ngram_word_weight"]) if chosen else 0.0
         assert loaded["ngram_word_weight"] == pytest.approx(words)
+        whole = float(params["ngram_last_word_whole"]) if words else 1.0
+        assert loaded["ngram_last_word_whole"] == pytest.approx(whole)
         model = loaded["model"]
         assert model["mlflow_version"] == exported.version == smoke_model.model_version
         assert model["mlflow_run_id"] == smoke_model.run_id and model["mlflow_alias"] == "champion"

@@ -75,6 +75,7 @@ def test_run_logs_the_ensembles_ngram_model_with_the_weight_chosen_on_valid(smok
         run.data.params["ngram_grams"]
     )
     assert ngram.word_weight == float(run.data.params["ngram_word_weight"])
+    assert ngram.last_word_whole == float(run.data.params["ngram_last_word_whole"])
     assert len(ngram.words) == int(run.data.params["ngram_words"]) > 0  # the smoke profile keeps words
     # weight 0 (the transformer alone) is on the grid, so the chosen ensemble can only match or beat it
     alone, served = run.data.metrics["transformer_valid_selection_score"], run.data.metrics["valid_selection_score"]

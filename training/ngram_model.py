@@ -4,9 +4,9 @@ Counting: every 1- to 5-gram of every training text, per language. Vocabulary: e
 `per_language` most frequent grams, so a scarce language (sw) keeps as many features as English.
 Smoothing: additive (`alpha`), over that vocabulary. Words: each language's `words_per_language` most
 frequent whole words, with their counts (the model smooths them with `word_alpha`). The weight of the
-n-gram scores against the transformer's logits, how they scale with length and how much a known word
-counts are chosen on the validation split's full texts and short slices (the selection score), never on
-test or the out-of-domain sets.
+n-gram scores against the transformer's logits, how they scale with length, how much a known word
+counts and how likely a text's last word is whole (rather than cut off) are chosen on the validation
+split's full texts and short slices (the selection score), never on test or the out-of-domain sets.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from service.ngrams import MAX_ALPHABET, MAX_WORD, NGRAM_FILE, ORDERS, NgramModel, ngrams, normalise
+from service.ngrams import MAX_ALPHABET, MAX_WORD, NGRAM_FILE, ORDERS, NgramModel, mix_last_word, ngrams, normalise
 
 ARTIFACT_DIR = "ngrams"  # where a training run logs NGRAM_FILE
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 LENGTH_POWERS = (0.0, 0.25, 0.5)
 WORD_WEIGHTS = (0.0, 2.0, 4.0, 8.0)  # how many grams a known word counts as; 0: grams only
+# how likely a text's last word is whole rather than cut off (service/ngrams.py); 1: always whole
+LAST_WORD_WHOLE = (1.0, 0.8, 0.5, 0.2)
 
 
 def count_grams(
@@ -111,6 +113,7 @@ class WeightChoice:
     weight: float
     length_power: float
     word_weight: float
+    last_word_whole: float
     score: float  # the mean accuracy over the slices with that weight
     transformer_only: float  # the same mean with weight 0
 
@@ -118,21 +121,30 @@ class WeightChoice:
 def choose_weight(model: NgramModel, slices: Sequence[tuple[np.ndarray, Sequence[str], np.ndarray]]) -> WeightChoice:
     """Sets and returns the grid point with the best mean accuracy over `slices`, each (transformer logits,
     texts, label indices); ties go to the smaller weights, so weight 0 (the transformer alone) wins unless
-    the n-grams help, and word weight 0 unless the words do."""
+    the n-grams help, word weight 0 unless the words do, and a whole last word unless the mixture does."""
     transformer_only = float(np.mean([np.mean(logits.argmax(1) == gold) for logits, _, gold in slices]))
-    best = WeightChoice(0.0, 0.0, 0.0, transformer_only, transformer_only)
+    best = WeightChoice(0.0, 0.0, 0.0, 1.0, transformer_only, transformer_only)
     parts = [model.parts(texts) for _, texts, _ in slices]  # once: the grid only weighs and rescales them
-    word_weights = WORD_WEIGHTS if len(model.word_keys) else WORD_WEIGHTS[:1]
-    for word_weight in word_weights:
-        sums = [(g + word_weight * w, n + word_weight * m) for g, n, w, m in parts]
-        for power in LENGTH_POWERS:
-            model.length_power = power
-            scored = [(lg, model.scale(*raw), gold) for (lg, _, gold), raw in zip(slices, sums, strict=True)]
-            for weight in WEIGHTS[1:]:
-                score = float(np.mean([np.mean((lg + weight * ng).argmax(1) == gold) for lg, ng, gold in scored]))
-                if score > best.score + 1e-9:
-                    best = WeightChoice(weight, power, word_weight, score, transformer_only)
+    has_words = bool(len(model.word_keys))
+    last_words = [model.last_word_terms(texts) if has_words else None for _, texts, _ in slices]
+    for whole in LAST_WORD_WHOLE if has_words else LAST_WORD_WHOLE[:1]:
+        mixed = [
+            (g, n, *mix_last_word(w, m, *last, whole)) if last else (g, n, w, m)
+            for (g, n, w, m), last in zip(parts, last_words, strict=True)
+        ]
+        for word_weight in WORD_WEIGHTS if has_words else WORD_WEIGHTS[:1]:
+            if word_weight == 0 and whole < 1:
+                continue  # no word features: nothing to mix
+            sums = [(g + word_weight * w, n + word_weight * m) for g, n, w, m in mixed]
+            for power in LENGTH_POWERS:
+                model.length_power = power
+                scored = [(lg, model.scale(*raw), gold) for (lg, _, gold), raw in zip(slices, sums, strict=True)]
+                for weight in WEIGHTS[1:]:
+                    score = float(np.mean([np.mean((lg + weight * ng).argmax(1) == gold) for lg, ng, gold in scored]))
+                    if score > best.score + 1e-9:
+                        best = WeightChoice(weight, power, word_weight, whole, score, transformer_only)
     model.weight, model.length_power, model.word_weight = best.weight, best.length_power, best.word_weight
+    model.last_word_whole = best.last_word_whole
     return best
 
 

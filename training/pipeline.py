@@ -157,6 +157,7 @@ def _fit_ngrams(mlflow, profile, splits, transformer) -> NgramModel | None:
             "ngram_weight": choice.weight,
             "ngram_length_power": choice.length_power,
             "ngram_word_weight": choice.word_weight,
+            "ngram_last_word_whole": choice.last_word_whole,
             "ngram_grams": len(ngram.grams),
             "ngram_words": len(ngram.word_keys),
         }
