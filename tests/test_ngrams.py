@@ -327,12 +327,15 @@ def test_a_cut_last_word_reads_as_the_start_of_a_longer_word():
     for whole, text, language in (
         (1.0, "za", "pl"),  # always whole: Polish "za"
         (0.0, "za", "nl"),  # always cut: "zal", "zaak" make it Dutch
-        (0.0, "za de", "nl"),  # only the last word is mixed
         (0.5, "za", "pl"),  # a mixture: P(za | pl) 0.1 against P(za.. | nl) 0.11 times 0.5
     ):
         model.last_word_whole = whole
         assert LANGUAGES[int(model.scores([text])[0].argmax())] == language, (whole, text)
-    model.last_word_whole = 0.5
+    word_sums, word_counts = model.parts(["za de"])[2:]
+    whole, start = model.last_word_terms(["za de"])
+    only_last = mix_last_word(word_sums, word_counts, whole, start, 0.0)[0] - word_sums
+    want_whole, want_start = reference_last_word(model, "de")
+    np.testing.assert_allclose(only_last[0], want_start - want_whole, atol=1e-2)  # "de" as a start, "za" as it was
     word_sums, word_counts = model.parts(["de za", "de zaa", "de za."])[2:]
     mixed, counts = mix_last_word(word_sums, word_counts, *model.last_word_terms(["de za", "de zaa", "de za."]), 0.5)
     assert counts.tolist() == [2, 2, 1]  # "zaa" is no word but starts one: one more feature
