@@ -128,6 +128,8 @@ class NgramModel:
         self.word_keys = keys[order]
         if len(self.word_keys) > 1 and not (self.word_keys[1:] != self.word_keys[:-1]).all():
             raise ValueError("the vocabulary lists a word twice (or two words share a key)")
+        self._key_rows = np.empty(n_words, dtype=np.int32)  # each word's row in key order (word_log_probs)
+        self._key_rows[order] = np.arange(n_words, dtype=np.int32)
         # the same additive smoothing as the grams', over the word vocabulary
         smoothed = np.log(counts[order] + self.word_alpha)
         totals = np.log(counts.sum(axis=0, dtype=np.float64) + self.word_alpha * max(n_words, 1))
@@ -214,9 +216,8 @@ class NgramModel:
             if first == end:
                 continue
             start[i] = np.log(self._range_counts(first, end) + self.word_alpha) - self._word_log_totals
-            if vocabulary[first] == last:  # as word_log_probs has it, float16
-                smoothed = np.log(self._range_counts(first, first + 1) + self.word_alpha) - self._word_log_totals
-                whole[i] = smoothed.astype(np.float16)
+            if vocabulary[first] == last:  # the very term the word sums hold for it
+                whole[i] = self.word_log_probs[self._key_rows[first]]
         return whole, start
 
     def _range_counts(self, first: int, end: int) -> np.ndarray:
