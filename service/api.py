@@ -74,6 +74,13 @@ class RuntimeInfo(BaseModel):
     ngram_last_word_whole: float = Field(
         1.0, description="How likely a text's last word is whole rather than cut off, in those scores"
     )
+    ngram_gram_scoring: str = Field(
+        "sum",
+        description="How those scores read the grams: 'sum' (every overlapping gram) or 'chain' (each character once)",
+    )
+    ngram_chain_end_whole: float = Field(
+        1.0, description="Read as a chain, how likely a text's end after a letter is a word's end rather than a cut"
+    )
     model: ModelLineage
 
 
@@ -117,6 +124,14 @@ class Runtime:
     @property
     def ngram_last_word_whole(self) -> float:
         return self.classifier.ngrams.last_word_whole if self.ngram_word_weight else 1.0
+
+    @property
+    def ngram_gram_scoring(self) -> str:
+        return self.classifier.ngrams.gram_scoring if self.ngram_weight else "sum"
+
+    @property
+    def ngram_chain_end_whole(self) -> float:
+        return self.classifier.ngrams.chain_end_whole if self.ngram_gram_scoring == "chain" else 1.0
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         return self.classifier.probabilities(texts)
@@ -281,6 +296,8 @@ class DetectorAPI:
                     ngram_weight=r.ngram_weight,
                     ngram_word_weight=r.ngram_word_weight,
                     ngram_last_word_whole=r.ngram_last_word_whole,
+                    ngram_gram_scoring=r.ngram_gram_scoring,
+                    ngram_chain_end_whole=r.ngram_chain_end_whole,
                     model=r.lineage,
                 )
                 for kind, r in self.runtimes.items()

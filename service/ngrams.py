@@ -14,6 +14,17 @@ the start of a word it is as Dutch. So the last word, unless punctuation closes 
 whole with weight `last_word_whole`, and with the rest as the start of a longer word, whose probability
 comes from the same word counts (the words that share a start are one range of the sorted vocabulary).
 
+The grams can be read two ways (`gram_scoring`, chosen on validation by the training run). "sum": naive
+Bayes over every overlapping 1- to 5-gram, so each character is counted up to 5 times and raw gram
+frequency decides: a stem that one language's training domain happens to use often ("-ическ-" in Russian
+UI strings) outvotes the ending that settles it ("-ото", Bulgarian). "chain": a character Markov chain,
+each character scored once, by log P(character | the longest known context before it), Witten-Bell
+interpolated with shorter contexts; a continuation as likely in two languages then says nothing, and a
+context a language never saw falls back to how rare its characters are there. The space that closes a
+text after a letter says "the word ended here", which a cut-off text never saw, so its term is a mixture too:
+the end of a word with weight `chain_end_whole`, and with the rest a cut (a term of 0). The chain's table is
+computed at load from the same log-probabilities (and each language's gram total), so the file does not grow.
+
 Scores are naive Bayes log-likelihoods per feature (their mean, scaled by len ** `length_power`), so a
 long text does not drown the transformer's logits and a single word still counts.
 """
@@ -37,6 +48,7 @@ MAX_ORDER = 64 // BITS
 UNKNOWN = (1 << BITS) - 1  # the id of every character outside the alphabet, and of the batch separator
 MAX_ALPHABET = UNKNOWN - 1  # ids 1..4094; 0 pads a shorter gram's key
 MAX_WORD = 24  # characters: a longer word is no word feature (its grams still count)
+GRAM_SCORINGS = ("sum", "chain")  # how the grams are read (the module's docstring); "sum" before there was a choice
 # a word's key is a polynomial hash of its code points in FNV-1's 64-bit prime, computed mod 2**64
 _POWERS = np.cumprod(np.r_[np.uint64(1), np.full(MAX_WORD, 0x100000001B3, dtype=np.uint64)], dtype=np.uint64)
 
@@ -77,12 +89,19 @@ class NgramModel:
         word_alpha: float = 0.1,
         word_weight: float = 0.0,
         last_word_whole: float = 1.0,
+        gram_scoring: str = "sum",
+        gram_totals: np.ndarray | None = None,
+        alpha: float = 0.5,
+        chain_end_whole: float = 1.0,
     ):
         """`grams`: the vocabulary, as strings or as one newline-separated text (as the file stores it). The
         model keeps that text, not a list: 441k small strings would cost about 34 MB in every server.
         `words`, `word_counts` (words, languages): the word vocabulary and its training counts, smoothed
         with `word_alpha`; `word_weight` 0 (or no words): grams only. `last_word_whole` 1: the last word is
-        always whole (as before the mixture existed)."""
+        always whole (as before the mixture existed). `gram_totals` (languages,): each language's summed gram
+        counts, and `alpha` the grams' smoothing, from which the "chain" reading recovers the counts (a file
+        without them reads grams as a "sum" only). `chain_end_whole` 1: the chain reads a text's end as a
+        word's end."""
         self.gram_text = _joined(grams, "gram")
         n_grams = _count_lines(self.gram_text)
         if log_probs.shape[0] != n_grams:
@@ -98,9 +117,36 @@ class NgramModel:
             raise ValueError("the vocabulary lists a gram twice")
         self.log_probs = np.asarray(log_probs)[order].astype(np.float16, copy=False)  # sums are taken in float32
         self._set_words(words, word_counts, word_alpha, word_weight)
-        if not 0.0 <= last_word_whole <= 1.0:
-            raise ValueError(f"last_word_whole is a probability, not {last_word_whole}")
-        self.last_word_whole = float(last_word_whole)
+        for name, value in (("last_word_whole", last_word_whole), ("chain_end_whole", chain_end_whole)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} is a probability, not {value}")
+        self.last_word_whole, self.chain_end_whole = float(last_word_whole), float(chain_end_whole)
+        self.gram_totals = None if gram_totals is None else np.asarray(gram_totals, dtype=np.float64)
+        if self.gram_totals is not None and self.gram_totals.shape != (self.log_probs.shape[1],):
+            raise ValueError(f"{self.log_probs.shape[1]} languages but gram totals of shape {self.gram_totals.shape}")
+        self.alpha = float(alpha)
+        self._chain = None  # the chain's table, computed when first needed
+        self.gram_scoring = gram_scoring
+        if gram_scoring == "chain":
+            self.chain_log_probs()  # at load, not in the first request
+
+    @property
+    def gram_scoring(self) -> str:
+        return self._gram_scoring
+
+    @gram_scoring.setter
+    def gram_scoring(self, scoring: str) -> None:
+        if scoring not in GRAM_SCORINGS:
+            raise ValueError(f"gram_scoring is one of {', '.join(GRAM_SCORINGS)}, not {scoring!r}")
+        if scoring == "chain" and self.gram_totals is None:
+            raise ValueError("reading grams as a chain needs each language's gram total (a file before Dec 2026)")
+        self._gram_scoring = scoring
+
+    def chain_log_probs(self) -> np.ndarray:
+        """(grams in key order, languages): log P(a gram's last character | the characters before it)."""
+        if self._chain is None:
+            self._chain = witten_bell(self.keys, self.log_probs, self.gram_totals, self.alpha)
+        return self._chain
 
     def _set_words(self, words, word_counts, word_alpha: float, word_weight: float) -> None:
         text = _joined(words, "word")
@@ -182,6 +228,8 @@ class NgramModel:
         """Summed log-likelihoods (texts, languages) and the number of known features of each text: grams,
         plus `word_weight` times the known words."""
         sums, counts, word_sums, word_counts = self.parts(texts)
+        if self.gram_scoring == "chain" and self.chain_end_whole < 1.0:
+            sums = mix_chain_end(sums, self.chain_end_terms(texts), self.chain_end_whole)
         if self.word_weight:
             if self.last_word_whole < 1.0:
                 terms = self.last_word_terms(texts)
@@ -199,6 +247,26 @@ class NgramModel:
         text_of = np.repeat(np.arange(len(texts)), [len(t) + 1 for t in normal])
         n = len(texts)
         return (*self._gram_sums(codepoints, text_of, n), *self._word_sums(codepoints, text_of, n))
+
+    def chain_end_terms(self, texts: Sequence[str]) -> np.ndarray:
+        """(texts, languages): the chain's term for each text's closing space where a letter or digit comes
+        before it (the text may have been cut there), NaN rows elsewhere."""
+        terms = np.full((len(texts), self.log_probs.shape[1]), np.nan, dtype=np.float32)
+        table = self.chain_log_probs()
+        for i, text in enumerate(texts):
+            tail = normalise(text)[-MAX_ORDER:]
+            if len(tail) < 2 or not tail[-2].isalnum():
+                continue
+            ids = self.char_ids[_codepoints(tail)].astype(np.uint64)
+            for n in sorted(self.orders, reverse=True):  # the longest known gram that ends on the space
+                if n > len(ids):
+                    continue
+                key = np.bitwise_or.reduce(ids[-n:] << (np.uint64(BITS) * np.arange(n, dtype=np.uint64)))
+                row = min(int(np.searchsorted(self.keys, key)), len(self.keys) - 1)
+                if self.keys[row] == key:
+                    terms[i] = table[row]
+                    break
+        return terms
 
     def last_word_terms(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Each text's last word, where it may be cut off (it ends in a letter or digit): its log-probability
@@ -249,6 +317,8 @@ class NgramModel:
         if not n_texts or not len(self.keys):
             return sums, counts
         ids = self.char_ids[codepoints].astype(np.uint64)
+        if self.gram_scoring == "chain":
+            return self._chain_sums(ids, text_of, sums, counts)
         keys, owners, key = [], [], np.zeros(len(ids), dtype=np.uint64)
         for n in range(1, max(self.orders) + 1):
             key = key[: max(len(ids) - n + 1, 0)] | (ids[n - 1 :] << np.uint64(BITS * (n - 1)))
@@ -265,6 +335,22 @@ class NgramModel:
             by_text = np.argsort(owner, kind="stable")
             _add_segments(sums, self.log_probs[rows[by_text]], owner[by_text])
         counts += np.bincount(owner, minlength=n_texts)
+        return sums, counts
+
+    def _chain_sums(self, ids: np.ndarray, text_of: np.ndarray, sums: np.ndarray, counts: np.ndarray):
+        """Each character once: the chain's term of the longest known gram that ends on it."""
+        longest = np.full(len(ids), -1, dtype=np.int64)  # its row, by the position it ends at
+        key = np.zeros(len(ids), dtype=np.uint64)
+        for n in range(1, max(self.orders) + 1):
+            key = key[: max(len(ids) - n + 1, 0)] | (ids[n - 1 :] << np.uint64(BITS * (n - 1)))
+            if n in self.orders:
+                pos = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+                known = np.flatnonzero(self.keys[pos] == key)
+                longest[known + n - 1] = pos[known]  # a longer gram, found later, overwrites a shorter one
+        ends = np.flatnonzero(longest >= 0)  # in text order
+        if len(ends):
+            _add_segments(sums, self.chain_log_probs()[longest[ends]], text_of[ends])
+        counts += np.bincount(text_of[ends], minlength=len(counts))
         return sums, counts
 
     def scale(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -298,6 +384,10 @@ class NgramModel:
             word_alpha=np.float64(self.word_alpha),
             word_weight=np.float32(self.word_weight),
             last_word_whole=np.float64(self.last_word_whole),
+            gram_scoring=np.str_(self.gram_scoring),
+            chain_end_whole=np.float64(self.chain_end_whole),
+            alpha=np.float64(self.alpha),
+            **({} if self.gram_totals is None else {"gram_totals": self.gram_totals}),
         )
         return Path(path)
 
@@ -312,6 +402,11 @@ class NgramModel:
                 log_probs = columns.reshape(int(data["languages"]), -1).T
             words, word_counts, word_alpha, word_weight = "", None, 0.1, 0.0  # files before word features
             last_word_whole = float(data["last_word_whole"]) if "last_word_whole" in data else 1.0
+            chain = {  # files before the chain: grams as a sum, and no totals to read them otherwise
+                key: data[key] if key != "gram_scoring" else str(data[key])
+                for key in ("gram_scoring", "gram_totals", "alpha", "chain_end_whole")
+                if key in data
+            }
             if "words_xz" in data:
                 words = lzma.decompress(bytes(data["words_xz"])).decode("utf-8")
                 word_counts = _load_word_counts(data, _count_lines(words))
@@ -327,6 +422,7 @@ class NgramModel:
                 word_alpha,
                 word_weight,
                 last_word_whole,
+                **chain,
             )
 
 
@@ -351,6 +447,66 @@ def mix_last_word(
     sums[only] += rest + start[only]
     counts[only] += 1
     return sums, counts
+
+
+def mix_chain_end(sums: np.ndarray, end_terms: np.ndarray, chain_end_whole: float) -> np.ndarray:
+    """The chain's sums (NgramModel.parts) with each closing space read as a mixture: a word's end with
+    weight `chain_end_whole`, a cut (probability 1, term 0) with the rest (terms: chain_end_terms)."""
+    if chain_end_whole >= 1.0:
+        return sums
+    rows = np.flatnonzero(~np.isnan(end_terms[:, 0]))
+    term = end_terms[rows]
+    mixed = np.logaddexp(np.log(chain_end_whole) + term, np.log1p(-chain_end_whole)) if chain_end_whole > 0 else 0.0
+    sums = sums.copy()
+    sums[rows] += mixed - term
+    return sums
+
+
+def witten_bell(keys: np.ndarray, log_probs: np.ndarray, totals: np.ndarray, alpha: float) -> np.ndarray:
+    """The chain's table: for each gram (packed keys, sorted) and language, log P(its last character | the
+    characters before it), Witten-Bell interpolated with the same estimate for the context less its first
+    character (the longest such gram in the vocabulary), down to the single characters.
+
+    The counts come back from the smoothed log-probabilities: count = exp(log_prob) (total + alpha V) - alpha.
+    Over the vocabulary's grams that share a context, N is their summed count and T how many were seen;
+    P = (count + T P_shorter) / (N + T), and P_shorter alone where the language never saw the context."""
+    lengths = np.zeros(len(keys), dtype=np.int8)
+    for j in range(MAX_ORDER):
+        lengths += ((keys >> np.uint64(BITS * j)) & np.uint64(UNKNOWN)) != 0
+    log_norm = np.log(totals + alpha * len(keys)).astype(np.float32)
+    table = np.zeros(log_probs.shape, dtype=np.float32)
+    single = np.flatnonzero(lengths == 1)
+    uniform = np.float32(np.log(max(len(single), 1)))
+    # single characters: their share of the single-character counts, smoothed as the grams are
+    counts = np.exp(log_probs[single].astype(np.float32) + log_norm)
+    table[single] = np.log(counts) - np.log(counts.sum(axis=0))
+    for n in range(2, MAX_ORDER + 1):
+        rows = np.flatnonzero(lengths == n)
+        if not len(rows):
+            continue
+        counts = np.maximum(np.rint(np.exp(log_probs[rows].astype(np.float32) + log_norm) - alpha), 0)
+        shorter = np.full((len(rows), log_probs.shape[1]), -uniform, dtype=np.float32)
+        pending, suffix = np.ones(len(rows), dtype=bool), keys[rows]
+        for _ in range(n - 1):  # drop the first character until the rest is a known gram
+            suffix = suffix >> np.uint64(BITS)
+            pos = np.minimum(np.searchsorted(keys, suffix), len(keys) - 1)
+            hit = np.flatnonzero(pending & (keys[pos] == suffix))
+            shorter[hit] = table[pos[hit]]
+            pending[hit] = False
+        # the context is the first n-1 characters: the key's low bits (the first character is the lowest)
+        context = keys[rows] & np.uint64((1 << (BITS * (n - 1))) - 1)
+        by_context = np.argsort(context, kind="stable")
+        sorted_context = context[by_context]
+        first = np.flatnonzero(np.r_[True, sorted_context[1:] != sorted_context[:-1]])
+        group = np.empty(len(rows), dtype=np.int64)
+        group[by_context] = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(rows)]))
+        seen = np.add.reduceat(counts[by_context], first, axis=0)[group]
+        kinds = np.add.reduceat((counts[by_context] > 0).astype(np.float32), first, axis=0)[group]
+        p_shorter = np.exp(shorter)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(seen + kinds > 0, (counts + kinds * p_shorter) / (seen + kinds), p_shorter)
+        table[rows] = np.log(p)
+    return table.astype(np.float16)
 
 
 def _load_word_counts(data, n_words: int) -> np.ndarray:

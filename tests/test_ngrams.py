@@ -259,15 +259,20 @@ def test_choose_weight_scores_the_word_weight_it_sets(with_words):
     texts, labels = mini_split("valid")
     gold = np.asarray(labels)
     two_words = [" ".join(t.split()[:2]) for t in texts]
+    chosen = set()
     for seed in range(5):
         # a noisy transformer against 2-word texts: the n-gram scores' scale (feature counts, length power,
         # weights) decides labels, so the score the grid chose by must be the model's own
         noisy = np.random.default_rng(seed).normal(scale=3.0, size=(len(texts), len(LANGUAGES))).astype(np.float32)
-        with_words.last_word_whole = 0.35  # off the grid: the choice must set it
+        with_words.last_word_whole = with_words.chain_end_whole = 0.35  # off the grid: the choice must set them
         choice = ngram_model.choose_weight(with_words, [(noisy, two_words, gold)])
         assert choice.word_weight in ngram_model.WORD_WEIGHTS and with_words.word_weight == choice.word_weight
         assert with_words.last_word_whole == choice.last_word_whole in ngram_model.LAST_WORD_WHOLE
+        assert with_words.gram_scoring == choice.gram_scoring  # the grid ends on "chain": the choice must set it
+        assert with_words.chain_end_whole == choice.chain_end_whole in ngram_model.CHAIN_END_WHOLE
+        chosen.add(choice.gram_scoring)
         assert float(np.mean(with_words.combine(noisy, two_words).argmax(1) == gold)) == pytest.approx(choice.score)
+    assert chosen == {"sum", "chain"}  # both readings were chosen at least once, so either could be missed
     perfect = np.eye(len(LANGUAGES), dtype=np.float32)[gold] * 100
     assert ngram_model.choose_weight(with_words, [(perfect, texts, gold)]).word_weight == 0.0
 
@@ -344,3 +349,143 @@ def test_a_cut_last_word_reads_as_the_start_of_a_longer_word():
     assert mix_last_word(word_sums, word_counts, *model.last_word_terms(["de za"] * 3), 1.0)[0] is word_sums
     with pytest.raises(ValueError, match="probability"):
         NgramModel(["q"], np.zeros((1, len(LANGUAGES))), 1.0, 0.0, last_word_whole=1.5)
+
+
+# The grams read as a chain
+
+
+def reference_chain_table(model: NgramModel) -> dict[str, np.ndarray]:
+    """What the vectorised table must reproduce, from gram strings: counts recovered from the smoothed
+    log-probabilities, then Witten-Bell over the vocabulary's grams that share a context."""
+    grams, rows = model.grams, model.gram_rows()
+    log_norm = np.log(model.gram_totals + model.alpha * len(grams))
+    plus_alpha = {g: np.exp(model.log_probs[r].astype(np.float64) + log_norm) for g, r in zip(grams, rows)}
+    count = {g: np.maximum(np.rint(v - model.alpha), 0) for g, v in plus_alpha.items()}
+    singles = [g for g in grams if len(g) == 1]
+    table = {g: np.log(plus_alpha[g] / sum(plus_alpha[s] for s in singles)) for g in singles}
+    for n in range(2, 6):
+        for g in (g for g in grams if len(g) == n):
+            siblings = [h for h in grams if len(h) == n and h[:-1] == g[:-1]]
+            seen = sum(count[h] for h in siblings)
+            kinds = sum((count[h] > 0).astype(float) for h in siblings)
+            suffix = next((g[k:] for k in range(1, n) if g[k:] in table), None)
+            shorter = np.exp(table[suffix]) if suffix else np.full(len(log_norm), 1 / len(singles))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                table[g] = np.log(np.where(seen + kinds > 0, (count[g] + kinds * shorter) / (seen + kinds), shorter))
+    return table
+
+
+def reference_chain_sums(model: NgramModel, text: str, table: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
+    """Each character of the normalised text once: the term of the longest known gram ending on it."""
+    text, terms = normalise(text), []
+    for end in range(1, len(text) + 1):
+        for n in sorted(model.orders, reverse=True):
+            if end - n >= 0 and text[end - n : end] in table:
+                terms.append(table[text[end - n : end]])
+                break
+    return (np.sum(terms, axis=0) if terms else np.zeros(len(LANGUAGES))), len(terms)
+
+
+@pytest.fixture(scope="module")
+def small_chain() -> NgramModel:
+    texts, labels = mini_split("train")
+    model = ngram_model.fit(texts[::4], labels[::4], len(LANGUAGES), per_language=300)
+    model.gram_scoring = "chain"
+    return model
+
+
+def test_the_chains_table_is_witten_bell_over_the_vocabulary(small_chain):
+    reference = reference_chain_table(small_chain)
+    table = small_chain.chain_log_probs()[small_chain.gram_rows()].astype(np.float64)
+    want = np.array([reference[g] for g in small_chain.grams])
+    np.testing.assert_allclose(table, want, rtol=2e-3, atol=2e-2)
+    assert (table <= 1e-3).all() and len({len(g) for g in small_chain.grams}) == 5  # probabilities, every order
+    # a context one language never saw falls back to the shorter estimate, not to a uniform guess
+    interpolated = [g for g in small_chain.grams if len(g) > 1 and (reference[g] != reference.get(g[1:], 0)).any()]
+    assert len(interpolated) > len(small_chain.grams) // 2
+
+
+def model_chain_table(model: NgramModel) -> dict[str, np.ndarray]:
+    """The model's own table by gram string (its values are checked against Witten-Bell above)."""
+    table = model.chain_log_probs()[model.gram_rows()].astype(np.float32)
+    return dict(zip(model.grams, table, strict=True))
+
+
+def test_a_chain_scores_each_character_once_by_its_longest_known_gram(small_chain):
+    table = model_chain_table(small_chain)
+    texts = mini_split("test")[0][:30] + [t[:10] for t in mini_split("test")[0][:30]] + EDGE_TEXTS
+    sums, counts = small_chain.parts(texts)[:2]
+    assert_like_the_reference(
+        texts, sums, counts, lambda t: reference_chain_sums(small_chain, t, table), lambda t: small_chain.parts([t])[0]
+    )
+
+
+def test_a_chain_reads_a_text_end_after_a_letter_as_a_word_end_or_a_cut(small_chain):
+    table = model_chain_table(small_chain)
+    texts = [t[:10] for t in mini_split("test")[0][:30]] + EDGE_TEXTS + ["de.", "de", "d", "de 1", "ab\x00", "x" * 40]
+    end_terms = small_chain.chain_end_terms(texts)
+    found = 0
+    for text, got in zip(texts, end_terms, strict=True):
+        normal = normalise(text)
+        # after a letter or digit, the closing space's term: that of the longest known gram ending on it
+        known = [normal[-n:] for n in (5, 4, 3, 2) if normal[-2:-1].isalnum() and normal[-n:] in table]
+        if known:
+            np.testing.assert_array_equal(got, table[known[0]])
+            found += 1
+        else:
+            assert np.isnan(got).all(), text
+    assert found > 20
+    assert not np.isnan(end_terms[texts.index("de 1")]).any() and np.isnan(end_terms[texts.index("de.")]).all()
+    grams = small_chain.parts(texts)[0]
+    for q in (1.0, 0.3, 0.0):
+        small_chain.chain_end_whole = q
+        with_words_off = small_chain.sums(texts)[0]  # the mini model has no words: grams only
+        mixed = np.where(np.isnan(end_terms), 0.0, np.log(q * np.exp(end_terms) + 1 - q) - end_terms)
+        np.testing.assert_allclose(with_words_off, grams + np.nan_to_num(mixed), rtol=1e-5, atol=5e-3)
+    small_chain.chain_end_whole = 1.0
+    small_chain.gram_scoring = "sum"  # the sum has no chain end to mix
+    try:
+        small_chain.chain_end_whole = 0.0
+        np.testing.assert_array_equal(small_chain.sums(texts)[0], small_chain.parts(texts)[0])
+    finally:
+        small_chain.gram_scoring, small_chain.chain_end_whole = "chain", 1.0
+    with pytest.raises(ValueError, match="chain_end_whole is a probability"):
+        NgramModel(["q"], np.zeros((1, len(LANGUAGES))), 1.0, 0.0, chain_end_whole=-0.1)
+
+
+def test_the_chain_discounts_a_stem_that_one_training_domain_repeats():
+    """A Russian UI says "автоматически" all day; the Bulgarian ending "-ото" still decides "физическото"
+    as a chain, where the sum of every gram lets the repeated stem outvote it."""
+    ru = ["автоматически", "статически", "динамически", "физически", "это слово", "кто это"] * 30
+    bg = ["автоматично", "мястото", "лятото", "тялото", "това е", "колелото", "езерото", "химическо"] * 5
+    texts, labels = ru + bg, [LANGUAGES.index("ru")] * len(ru) + [LANGUAGES.index("bg")] * len(bg)
+    model = ngram_model.fit(texts, labels, len(LANGUAGES), per_language=2000)
+    answers = {}
+    for scoring in ("sum", "chain"):
+        model.gram_scoring = scoring
+        answers[scoring] = LANGUAGES[int(model.scores(["физическото"])[0].argmax())]
+    assert answers == {"sum": "ru", "chain": "bg"}
+
+
+def test_the_reading_round_trips_and_an_older_file_reads_grams_as_a_sum(with_words, tmp_path):
+    with_words.gram_scoring, with_words.chain_end_whole = "chain", 0.5
+    path = with_words.save(tmp_path / "chain.npz")
+    loaded = NgramModel.load(path)
+    assert (loaded.gram_scoring, loaded.chain_end_whole, loaded.alpha) == ("chain", 0.5, with_words.alpha)
+    np.testing.assert_array_equal(loaded.gram_totals, with_words.gram_totals)
+    texts = mini_split("valid")[0][:50]
+    np.testing.assert_array_equal(loaded.scores(texts), with_words.scores(texts))
+    assert loaded.save(tmp_path / "again.npz").read_bytes() == path.read_bytes()
+    with np.load(path) as data:  # version 5's file: no reading, no totals
+        older = {k: data[k] for k in data.files if k not in ("gram_scoring", "gram_totals", "chain_end_whole")}
+    np.savez(tmp_path / "v5.npz", **older)
+    older = NgramModel.load(tmp_path / "v5.npz")
+    with_words.gram_scoring, with_words.chain_end_whole = "sum", 1.0
+    assert (older.gram_scoring, older.gram_totals, older.chain_end_whole) == ("sum", None, 1.0)
+    np.testing.assert_array_equal(older.scores(texts), with_words.scores(texts))
+    with pytest.raises(ValueError, match="gram total"):
+        older.gram_scoring = "chain"
+    with pytest.raises(ValueError, match="gram_scoring is one of"):
+        with_words.gram_scoring = "product"
+    with pytest.raises(ValueError, match="gram totals of shape"):
+        NgramModel(["q"], np.zeros((1, len(LANGUAGES))), 1.0, 0.0, gram_totals=np.ones(3))

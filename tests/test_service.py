@@ -188,6 +188,10 @@ def test_info_lineage_matches_the_pinned_champion(http, exported, smoke_model):
         assert loaded["ngram_word_weight"] == pytest.approx(words)
         whole = float(params["ngram_last_word_whole"]) if words else 1.0
         assert loaded["ngram_last_word_whole"] == pytest.approx(whole)
+        scoring = params["ngram_gram_scoring"] if chosen else "sum"
+        assert loaded["ngram_gram_scoring"] == scoring
+        end = float(params["ngram_chain_end_whole"]) if scoring == "chain" else 1.0
+        assert loaded["ngram_chain_end_whole"] == pytest.approx(end)
         model = loaded["model"]
         assert model["mlflow_version"] == exported.version == smoke_model.model_version
         assert model["mlflow_run_id"] == smoke_model.run_id and model["mlflow_alias"] == "champion"

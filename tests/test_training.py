@@ -76,6 +76,8 @@ def test_run_logs_the_ensembles_ngram_model_with_the_weight_chosen_on_valid(smok
     )
     assert ngram.word_weight == float(run.data.params["ngram_word_weight"])
     assert ngram.last_word_whole == float(run.data.params["ngram_last_word_whole"])
+    assert ngram.gram_scoring == run.data.params["ngram_gram_scoring"] and ngram.gram_totals is not None
+    assert ngram.chain_end_whole == float(run.data.params["ngram_chain_end_whole"])
     assert len(ngram.words) == int(run.data.params["ngram_words"]) > 0  # the smoke profile keeps words
     # weight 0 (the transformer alone) is on the grid, so the chosen ensemble can only match or beat it
     alone, served = run.data.metrics["transformer_valid_selection_score"], run.data.metrics["valid_selection_score"]

@@ -5,8 +5,9 @@ Counting: every 1- to 5-gram of every training text, per language. Vocabulary: e
 Smoothing: additive (`alpha`), over that vocabulary. Words: each language's `words_per_language` most
 frequent whole words, with their counts (the model smooths them with `word_alpha`). The weight of the
 n-gram scores against the transformer's logits, how they scale with length, how much a known word
-counts and how likely a text's last word is whole (rather than cut off) are chosen on the validation
-split's full texts and short slices (the selection score), never on test or the out-of-domain sets.
+counts, how likely a text's last word is whole (rather than cut off) and whether the grams are read as a
+sum or as a chain (service/ngrams.py) are chosen on the validation split's full texts and short slices
+(the selection score), never on test or the out-of-domain sets.
 """
 
 from __future__ import annotations
@@ -18,7 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from service.ngrams import MAX_ALPHABET, MAX_WORD, NGRAM_FILE, ORDERS, NgramModel, mix_last_word, ngrams, normalise
+from service.ngrams import (
+    GRAM_SCORINGS,
+    MAX_ALPHABET,
+    MAX_WORD,
+    NGRAM_FILE,
+    ORDERS,
+    NgramModel,
+    mix_chain_end,
+    mix_last_word,
+    ngrams,
+    normalise,
+)
 
 ARTIFACT_DIR = "ngrams"  # where a training run logs NGRAM_FILE
 
@@ -27,6 +39,8 @@ LENGTH_POWERS = (0.0, 0.25, 0.5)
 WORD_WEIGHTS = (0.0, 2.0, 4.0, 8.0)  # how many grams a known word counts as; 0: grams only
 # how likely a text's last word is whole rather than cut off (service/ngrams.py); 1: always whole
 LAST_WORD_WHOLE = (1.0, 0.8, 0.5, 0.2)
+# read as a chain, how likely a text's end is a word's end (service/ngrams.py); 1: always
+CHAIN_END_WHOLE = (1.0, 0.8, 0.5, 0.2)
 
 
 def count_grams(
@@ -76,6 +90,8 @@ def fit(
         word_counts=word_counts,
         word_alpha=word_alpha,
         word_weight=1.0 if words else 0.0,
+        gram_totals=matrix.sum(axis=0),
+        alpha=alpha,
     )
 
 
@@ -114,38 +130,67 @@ class WeightChoice:
     length_power: float
     word_weight: float
     last_word_whole: float
+    gram_scoring: str
+    chain_end_whole: float
     score: float  # the mean accuracy over the slices with that weight
     transformer_only: float  # the same mean with weight 0
 
 
 def choose_weight(model: NgramModel, slices: Sequence[tuple[np.ndarray, Sequence[str], np.ndarray]]) -> WeightChoice:
     """Sets and returns the grid point with the best mean accuracy over `slices`, each (transformer logits,
-    texts, label indices); ties go to the smaller weights, so weight 0 (the transformer alone) wins unless
-    the n-grams help, word weight 0 unless the words do, and a whole last word unless the mixture does."""
+    texts, label indices); ties go to the earlier grid point, so weight 0 (the transformer alone) wins unless
+    the n-grams help, word weight 0 unless the words do, a whole last word unless the mixture does, and
+    grams as a sum unless the chain does (the chain read with whole text ends unless the mixture does)."""
     transformer_only = float(np.mean([np.mean(logits.argmax(1) == gold) for logits, _, gold in slices]))
-    best = WeightChoice(0.0, 0.0, 0.0, 1.0, transformer_only, transformer_only)
-    parts = [model.parts(texts) for _, texts, _ in slices]  # once: the grid only weighs and rescales them
+    best = WeightChoice(0.0, 0.0, 0.0, 1.0, GRAM_SCORINGS[0], 1.0, transformer_only, transformer_only)
     has_words = bool(len(model.word_keys))
     last_words = [model.last_word_terms(texts) if has_words else None for _, texts, _ in slices]
-    for whole in LAST_WORD_WHOLE if has_words else LAST_WORD_WHOLE[:1]:
-        mixed = [
-            (g, n, *mix_last_word(w, m, *last, whole)) if last else (g, n, w, m)
-            for (g, n, w, m), last in zip(parts, last_words, strict=True)
-        ]
-        for word_weight in WORD_WEIGHTS if has_words else WORD_WEIGHTS[:1]:
-            if word_weight == 0 and whole < 1:
-                continue  # no word features: nothing to mix
-            sums = [(g + word_weight * w, n + word_weight * m) for g, n, w, m in mixed]
-            for power in LENGTH_POWERS:
-                model.length_power = power
-                scored = [(lg, model.scale(*raw), gold) for (lg, _, gold), raw in zip(slices, sums, strict=True)]
-                for weight in WEIGHTS[1:]:
-                    score = float(np.mean([np.mean((lg + weight * ng).argmax(1) == gold) for lg, ng, gold in scored]))
-                    if score > best.score + 1e-9:
-                        best = WeightChoice(weight, power, word_weight, whole, score, transformer_only)
+    for scoring in GRAM_SCORINGS if model.gram_totals is not None else GRAM_SCORINGS[:1]:
+        model.gram_scoring = scoring
+        parts = [model.parts(texts) for _, texts, _ in slices]  # once: the grid only weighs and rescales them
+        chain = scoring == "chain"
+        ends = [model.chain_end_terms(texts) if chain else None for _, texts, _ in slices]
+        for end in CHAIN_END_WHOLE if chain else CHAIN_END_WHOLE[:1]:
+            for whole in LAST_WORD_WHOLE if has_words else LAST_WORD_WHOLE[:1]:
+                mixed = [
+                    _mixed_parts(part, end_terms, end, last, whole)
+                    for part, end_terms, last in zip(parts, ends, last_words, strict=True)
+                ]
+                for word_weight in WORD_WEIGHTS if has_words else WORD_WEIGHTS[:1]:
+                    if word_weight == 0 and whole < 1:
+                        continue  # no word features: nothing to mix
+                    point = {"gram_scoring": scoring, "chain_end_whole": end, "last_word_whole": whole}
+                    sums = [(g + word_weight * w, n + word_weight * m) for g, n, w, m in mixed]
+                    for power in LENGTH_POWERS:
+                        model.length_power = power
+                        scored = [
+                            (lg, model.scale(*raw), gold) for (lg, _, gold), raw in zip(slices, sums, strict=True)
+                        ]
+                        for weight in WEIGHTS[1:]:
+                            score = float(
+                                np.mean([np.mean((lg + weight * ng).argmax(1) == gold) for lg, ng, gold in scored])
+                            )
+                            if score > best.score + 1e-9:
+                                best = WeightChoice(
+                                    weight, power, word_weight, **point, score=score, transformer_only=transformer_only
+                                )
     model.weight, model.length_power, model.word_weight = best.weight, best.length_power, best.word_weight
-    model.last_word_whole = best.last_word_whole
+    model.last_word_whole, model.gram_scoring, model.chain_end_whole = (
+        best.last_word_whole,
+        best.gram_scoring,
+        best.chain_end_whole,
+    )
     return best
+
+
+def _mixed_parts(parts, end_terms, chain_end_whole: float, last_word, last_word_whole: float):
+    """NgramModel.parts of a slice with the chain's text ends and the last words mixed as the grid point says."""
+    grams, gram_counts, words, word_counts = parts
+    if end_terms is not None:
+        grams = mix_chain_end(grams, end_terms, chain_end_whole)
+    if last_word is not None:
+        words, word_counts = mix_last_word(words, word_counts, *last_word, last_word_whole)
+    return grams, gram_counts, words, word_counts
 
 
 def download_logged(run_id: str, dst: Path) -> Path | None:

@@ -91,6 +91,9 @@ def _train_and_register(
             progress=progress,
             world=world,
         )
+        # Every rank leaves the group at the same point, right after fit's last barrier, not minutes apart
+        # (rank 1 left before rank 0's evaluation and once aborted at exit in gloo's teardown, SIGABRT).
+        distributed.leave(world)
         mlflow.log_metrics({"train_seconds": fitted.seconds})
         logits = {}  # the transformer scores each evaluation set once, for the ensemble and for it alone
         ngram = _fit_ngrams(mlflow, profile, splits, evaluate.predictor(model, hf_tokenizer, None, device, logits))
@@ -158,6 +161,8 @@ def _fit_ngrams(mlflow, profile, splits, transformer) -> NgramModel | None:
             "ngram_length_power": choice.length_power,
             "ngram_word_weight": choice.word_weight,
             "ngram_last_word_whole": choice.last_word_whole,
+            "ngram_gram_scoring": choice.gram_scoring,
+            "ngram_chain_end_whole": choice.chain_end_whole,
             "ngram_grams": len(ngram.grams),
             "ngram_words": len(ngram.word_keys),
         }
