@@ -252,20 +252,14 @@ class NgramModel:
         """(texts, languages): the chain's term for each text's closing space where a letter or digit comes
         before it (the text may have been cut there), NaN rows elsewhere."""
         terms = np.full((len(texts), self.log_probs.shape[1]), np.nan, dtype=np.float32)
-        table = self.chain_log_probs()
-        for i, text in enumerate(texts):
-            tail = normalise(text)[-MAX_ORDER:]
-            if len(tail) < 2 or not tail[-2].isalnum():
-                continue
-            ids = self.char_ids[_codepoints(tail)].astype(np.uint64)
-            for n in sorted(self.orders, reverse=True):  # the longest known gram that ends on the space
-                if n > len(ids):
-                    continue
-                key = np.bitwise_or.reduce(ids[-n:] << (np.uint64(BITS) * np.arange(n, dtype=np.uint64)))
-                row = min(int(np.searchsorted(self.keys, key)), len(self.keys) - 1)
-                if self.keys[row] == key:
-                    terms[i] = table[row]
-                    break
+        tails = [normalise(text)[-MAX_ORDER:] for text in texts]  # the longest gram ending on the space fits
+        cut = np.flatnonzero([len(tail) >= 2 and tail[-2].isalnum() for tail in tails])
+        if not len(cut) or not len(self.keys):
+            return terms
+        # the tails as one NUL-separated batch, as parts() reads texts: the closing spaces' positions
+        closing = np.cumsum([len(tail) + 1 for tail in tails])[cut] - 2
+        rows = self._longest_known(self.char_ids[_codepoints("\0".join(tails))].astype(np.uint64))[closing]
+        terms[cut[rows >= 0]] = self.chain_log_probs()[rows[rows >= 0]]
         return terms
 
     def last_word_terms(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -319,13 +313,11 @@ class NgramModel:
         ids = self.char_ids[codepoints].astype(np.uint64)
         if self.gram_scoring == "chain":
             return self._chain_sums(ids, text_of, sums, counts)
-        keys, owners, key = [], [], np.zeros(len(ids), dtype=np.uint64)
-        for n in range(1, max(self.orders) + 1):
-            key = key[: max(len(ids) - n + 1, 0)] | (ids[n - 1 :] << np.uint64(BITS * (n - 1)))
-            if n in self.orders:
-                keys.append(key)
-                owners.append(text_of[: len(key)])
-        key = np.concatenate(keys)
+        keys, owners = [], []
+        for _, key in self._order_keys(ids):
+            keys.append(key)
+            owners.append(text_of[: len(key)])
+        key = np.concatenate(keys)  # one search for every order
         pos = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
         known = np.flatnonzero(self.keys[pos] == key)
         rows, owner = pos[known], np.concatenate(owners)[known]
@@ -337,16 +329,26 @@ class NgramModel:
         counts += np.bincount(owner, minlength=n_texts)
         return sums, counts
 
-    def _chain_sums(self, ids: np.ndarray, text_of: np.ndarray, sums: np.ndarray, counts: np.ndarray):
-        """Each character once: the chain's term of the longest known gram that ends on it."""
-        longest = np.full(len(ids), -1, dtype=np.int64)  # its row, by the position it ends at
+    def _order_keys(self, ids: np.ndarray):
+        """For each of the model's orders n: n and the packed key of the n-gram starting at each position."""
         key = np.zeros(len(ids), dtype=np.uint64)
         for n in range(1, max(self.orders) + 1):
             key = key[: max(len(ids) - n + 1, 0)] | (ids[n - 1 :] << np.uint64(BITS * (n - 1)))
             if n in self.orders:
-                pos = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
-                known = np.flatnonzero(self.keys[pos] == key)
-                longest[known + n - 1] = pos[known]  # a longer gram, found later, overwrites a shorter one
+                yield n, key
+
+    def _longest_known(self, ids: np.ndarray) -> np.ndarray:
+        """The row of the longest known gram that ends at each position, -1 where none does."""
+        longest = np.full(len(ids), -1, dtype=np.int64)
+        for n, key in self._order_keys(ids):
+            pos = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+            known = np.flatnonzero(self.keys[pos] == key)
+            longest[known + n - 1] = pos[known]  # a longer gram, found later, overwrites a shorter one
+        return longest
+
+    def _chain_sums(self, ids: np.ndarray, text_of: np.ndarray, sums: np.ndarray, counts: np.ndarray):
+        """Each character once: the chain's term of the longest known gram that ends on it."""
+        longest = self._longest_known(ids)
         ends = np.flatnonzero(longest >= 0)  # in text order
         if len(ends):
             _add_segments(sums, self.chain_log_probs()[longest[ends]], text_of[ends])

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -150,30 +151,30 @@ def choose_weight(model: NgramModel, slices: Sequence[tuple[np.ndarray, Sequence
         parts = [model.parts(texts) for _, texts, _ in slices]  # once: the grid only weighs and rescales them
         chain = scoring == "chain"
         ends = [model.chain_end_terms(texts) if chain else None for _, texts, _ in slices]
-        for end in CHAIN_END_WHOLE if chain else CHAIN_END_WHOLE[:1]:
-            for whole in LAST_WORD_WHOLE if has_words else LAST_WORD_WHOLE[:1]:
-                mixed = [
-                    _mixed_parts(part, end_terms, end, last, whole)
-                    for part, end_terms, last in zip(parts, ends, last_words, strict=True)
-                ]
-                for word_weight in WORD_WEIGHTS if has_words else WORD_WEIGHTS[:1]:
-                    if word_weight == 0 and whole < 1:
-                        continue  # no word features: nothing to mix
-                    point = {"gram_scoring": scoring, "chain_end_whole": end, "last_word_whole": whole}
-                    sums = [(g + word_weight * w, n + word_weight * m) for g, n, w, m in mixed]
-                    for power in LENGTH_POWERS:
-                        model.length_power = power
-                        scored = [
-                            (lg, model.scale(*raw), gold) for (lg, _, gold), raw in zip(slices, sums, strict=True)
-                        ]
-                        for weight in WEIGHTS[1:]:
-                            score = float(
-                                np.mean([np.mean((lg + weight * ng).argmax(1) == gold) for lg, ng, gold in scored])
+        mixtures = product(
+            CHAIN_END_WHOLE if chain else CHAIN_END_WHOLE[:1], LAST_WORD_WHOLE if has_words else LAST_WORD_WHOLE[:1]
+        )
+        for end, whole in mixtures:
+            mixed = [
+                _mixed_parts(part, end_terms, end, last, whole)
+                for part, end_terms, last in zip(parts, ends, last_words, strict=True)
+            ]
+            point = {"gram_scoring": scoring, "chain_end_whole": end, "last_word_whole": whole}
+            for word_weight in WORD_WEIGHTS if has_words else WORD_WEIGHTS[:1]:
+                if word_weight == 0 and whole < 1:
+                    continue  # no word features: nothing to mix
+                sums = [(g + word_weight * w, n + word_weight * m) for g, n, w, m in mixed]
+                for power in LENGTH_POWERS:
+                    model.length_power = power
+                    scored = [(lg, model.scale(*raw), gold) for (lg, _, gold), raw in zip(slices, sums, strict=True)]
+                    for weight in WEIGHTS[1:]:
+                        score = float(
+                            np.mean([np.mean((lg + weight * ng).argmax(1) == gold) for lg, ng, gold in scored])
+                        )
+                        if score > best.score + 1e-9:
+                            best = WeightChoice(
+                                weight, power, word_weight, **point, score=score, transformer_only=transformer_only
                             )
-                            if score > best.score + 1e-9:
-                                best = WeightChoice(
-                                    weight, power, word_weight, **point, score=score, transformer_only=transformer_only
-                                )
     model.weight, model.length_power, model.word_weight = best.weight, best.length_power, best.word_weight
     model.last_word_whole, model.gram_scoring, model.chain_end_whole = (
         best.last_word_whole,
