@@ -204,6 +204,25 @@ def test_both_bundles_serve_the_runs_ensemble(exported, smoke_model):
 
 
 @pytest_slow
+def test_the_int8_answer_for_a_text_does_not_depend_on_its_batch(exported):
+    """Adaptive batching puts a request beside whatever else arrived: its logits must be those it gets
+    alone (per-token quantisation, registry/int8_graph.py). One scale per batch moved them by ~1e-2."""
+    import bentoml
+    import numpy as np
+    from conftest import longest_per_language
+
+    from service.inference import OnnxClassifier
+
+    texts, _ = longest_per_language(2)
+    texts = [*texts, *(t[:12] for t in texts), "OK", "x" * 400]  # mixed lengths: padding inside the batch
+    onnx = OnnxClassifier(bentoml.models.get(exported.tags["onnx"]).path)
+    onnx.ngrams = None  # the transformer's logits, the part quantisation touches
+    batched = onnx.text_logits(texts)
+    alone = np.concatenate([onnx.text_logits([text]) for text in texts])
+    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+
+
+@pytest_slow
 def test_export_is_logged_and_linked_to_the_version(exported):
     import bentoml
 
