@@ -46,15 +46,17 @@ def run_export(
     data_dir: Path | None = None,
     out_dir: Path = config.ARTIFACTS_DIR / "export",
     tamper=None,
+    activation_scales: str = "batch",
 ) -> ExportSummary:
-    """`tamper` (tests only) receives the int8 path before the gate, to prove the gate can fail."""
+    """`tamper` (tests only) receives the int8 path before the gate, to prove the gate can fail.
+    `activation_scales`: "token" makes each text's answer independent of its batch (quantize_int8)."""
     client = registry_client()
     model_version = resolve(client, alias=alias, version=version)
     alias = None if version is not None else (alias or config.CHAMPION_ALIAS)
     test = _test_split(client, model_version, data_dir)
     out = Path(out_dir) / f"v{model_version.version}"
     shutil.rmtree(out, ignore_errors=True)
-    torch_dir, onnx_dir = _build_bundles(client, model_version, out)
+    torch_dir, onnx_dir = _build_bundles(client, model_version, out, activation_scales)
     if tamper:
         tamper(onnx_dir / config.INT8_FILE)
     report, fp32 = _parity(torch_dir, onnx_dir, out / config.FP32_FILE, test)
@@ -62,7 +64,7 @@ def run_export(
         "onnx_fp32_bytes": (out / config.FP32_FILE).stat().st_size,
         "onnx_int8_bytes": (onnx_dir / config.INT8_FILE).stat().st_size,
     }
-    _log_export(client, model_version, out, torch_dir, onnx_dir, report, fp32, sizes)
+    _log_export(client, model_version, out, torch_dir, onnx_dir, report, fp32, sizes, activation_scales)
     parity.enforce_fp32(fp32)  # first: a wrong fp32 graph makes the int8 figures meaningless
     parity.enforce(report)
     lineage = {
@@ -106,7 +108,7 @@ def _test_split(client, model_version, data_dir: Path | None):
     return load_dataset(Path(data_dir))["test"]
 
 
-def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
+def _build_bundles(client, model_version, out: Path, activation_scales: str) -> tuple[Path, Path]:
     """torch/: checkpoint for the GPU runner; onnx/: int8 model, tokenizer.json, labels.json (and the
     run's ngrams.npz) only."""
     import mlflow
@@ -135,7 +137,7 @@ def _build_bundles(client, model_version, out: Path) -> tuple[Path, Path]:
             NgramModel.load(ngrams).save(onnx_dir / NGRAM_FILE)
             shutil.copy2(onnx_dir / NGRAM_FILE, torch_dir / NGRAM_FILE)
     export_onnx(model, out / config.FP32_FILE, max_length)
-    quantize_int8(out / config.FP32_FILE, onnx_dir / config.INT8_FILE)
+    quantize_int8(out / config.FP32_FILE, onnx_dir / config.INT8_FILE, activation_scales)
     return torch_dir, onnx_dir
 
 
@@ -149,7 +151,15 @@ def _parity(torch_dir: Path, onnx_dir: Path, fp32_path: Path, test) -> tuple[par
 
 
 def _log_export(
-    client, model_version, out: Path, torch_dir: Path, onnx_dir: Path, report, fp32, sizes: dict[str, int]
+    client,
+    model_version,
+    out: Path,
+    torch_dir: Path,
+    onnx_dir: Path,
+    report,
+    fp32,
+    sizes: dict[str, int],
+    activation_scales: str,
 ) -> None:
     """An export run holds the ONNX files, the parity report (with the fp32 check) and the serving bundle
     (serving/onnx, serving/torch: what `langdetect fetch-model` downloads); tags on the version link to it
@@ -165,6 +175,7 @@ def _log_export(
                 "source_run_id": model_version.run_id,
             }
         )
+        mlflow.log_param("int8_activation_scales", activation_scales)
         mlflow.log_metrics({**sizes, **{k: float(v) for k, v in report.as_dict().items()}})
         mlflow.log_metrics({f"fp32_{k}": float(v) for k, v in fp32.as_dict().items()})
         mlflow.log_artifact(str(out / config.FP32_FILE), artifact_path="onnx")
@@ -185,6 +196,7 @@ def _log_export(
         "parity_passed": str(report.passed).lower(),
         "fp32_max_abs_logit_diff": f"{fp32.max_abs_logit_diff:.3g}",
         "fp32_check_passed": str(fp32.passed).lower(),
+        "int8_activation_scales": activation_scales,
         **{k: str(v) for k, v in sizes.items()},
     }
     root = client.get_experiment(run.info.experiment_id).artifact_location

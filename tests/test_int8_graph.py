@@ -1,4 +1,4 @@
-"""The int8 graph (registry/int8_graph.py) on a small fp32 model of the same shape as the classifier's
+"""The int8 graph (registry/int8_graph.py; per-token activations with activation_scales="token") on a small fp32 model of the same shape as the classifier's
 first steps: an embedding table, then a dense layer with a bias, then a second one."""
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def models(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("int8_graph")
     fp32 = small_model(directory / "fp32.onnx")
-    int8 = quantize_int8(fp32, directory / "int8.onnx")
+    int8 = quantize_int8(fp32, directory / "int8.onnx", activation_scales="token")
+    per_batch = quantize_int8(fp32, directory / "int8_batch.onnx")  # the default
 
     def session(path):  # the serving options: every graph optimisation, fusions included
         options = ort.SessionOptions()
@@ -70,7 +71,8 @@ def models(tmp_path_factory):
         return lambda ids: sess.run(["logits"], {"ids": np.asarray(ids, dtype=np.int64)})[0]
 
     words = next(t for t in onnx.load(str(fp32)).graph.initializer if t.name == "words")
-    return session(fp32), session(int8), onnx.load(str(int8)), numpy_helper.to_array(words)
+    models = session(fp32), session(int8), onnx.load(str(int8)), numpy_helper.to_array(words)
+    return (*models, session(per_batch), onnx.load(str(per_batch)))
 
 
 def test_a_texts_logits_do_not_depend_on_what_it_is_batched_with(models):
@@ -80,6 +82,21 @@ def test_a_texts_logits_do_not_depend_on_what_it_is_batched_with(models):
     alone = int8([quiet])
     assert np.array_equal(int8([quiet, loud])[0], alone[0])
     assert np.array_equal(int8([loud, quiet, [1, 2, 3, 4]])[1], alone[0])
+
+
+def test_with_one_scale_per_batch_a_loud_batch_mate_moves_the_logits(models):
+    """The default ("batch"): why "token" exists. The rows' own scales still hold for the word table."""
+    *_, per_batch, graph = models
+    quiet, loud = [3, 150, 22, 9], [7, 7, 7, 7]
+    assert not np.allclose(per_batch([quiet, loud])[0], per_batch([quiet])[0], rtol=0, atol=1e-4)
+    ops = [n.op_type for n in graph.graph.node]
+    assert "DynamicQuantizeLinear" in ops and "QuantizeLinear" not in ops
+    assert "words_rows_int8" in {t.name for t in graph.graph.initializer}
+
+
+def test_an_unknown_activation_scale_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="activation_scales"):
+        quantize_int8(small_model(tmp_path / "fp32.onnx"), tmp_path / "int8.onnx", activation_scales="tensor")
 
 
 def test_int8_logits_stay_close_to_fp32(models):
@@ -95,7 +112,7 @@ def test_int8_logits_stay_close_to_fp32(models):
 
 
 def test_the_graph_has_no_batch_wide_quantisation_left(models):
-    _, _, graph, _ = models
+    _, _, graph, *_ = models
     ops = [n.op_type for n in graph.graph.node]
     assert "DynamicQuantizeLinear" not in ops
     blocked = [n for n in graph.graph.node if n.op_type == "QuantizeLinear"]
@@ -107,7 +124,7 @@ def test_the_graph_has_no_batch_wide_quantisation_left(models):
 
 
 def test_the_word_table_is_int8_per_row_and_the_small_table_stays_fp32(models):
-    _, _, graph, original = models
+    _, _, graph, original, *_ = models
     tables = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
     rows, scale = tables["words_rows_int8"], tables["words_row_scale"]
     assert rows.dtype == np.int8 and rows.shape == (VOCAB, WIDTH) and scale.shape == (VOCAB, 1)

@@ -204,22 +204,35 @@ def test_both_bundles_serve_the_runs_ensemble(exported, smoke_model):
 
 
 @pytest_slow
-def test_the_int8_answer_for_a_text_does_not_depend_on_its_batch(exported):
-    """Adaptive batching puts a request beside whatever else arrived: its logits must be those it gets
-    alone (per-token quantisation, registry/int8_graph.py). One scale per batch moved them by ~1e-2."""
+def test_the_int8_answer_for_a_text_does_not_depend_on_its_batch(exported, tmp_path):
+    """Adaptive batching puts a request beside whatever else arrived: with per-token activation scales
+    (`--activation-scales token`) its logits are those it gets alone. One scale per batch moves them."""
+    import shutil
+
     import bentoml
     import numpy as np
-    from conftest import longest_per_language
+    from conftest import isolated_out, longest_per_language
 
+    from langdetect_ops import config
+    from registry.onnx_export import quantize_int8
     from service.inference import OnnxClassifier
 
     texts, _ = longest_per_language(2)
     texts = [*texts, *(t[:12] for t in texts), "OK", "x" * 400]  # mixed lengths: padding inside the batch
-    onnx = OnnxClassifier(bentoml.models.get(exported.tags["onnx"]).path)
-    onnx.ngrams = None  # the transformer's logits, the part quantisation touches
-    batched = onnx.text_logits(texts)
-    alone = np.concatenate([onnx.text_logits([text]) for text in texts])
-    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+    bundle = shutil.copytree(bentoml.models.get(exported.tags["onnx"]).path, tmp_path / "bundle")
+    fp32 = isolated_out(None) / f"v{exported.version}" / config.FP32_FILE  # the export's fp32 graph
+    quantize_int8(fp32, bundle / "token.onnx", activation_scales="token")
+    differences = {}
+    for name in ("token.onnx", config.INT8_FILE):
+        onnx = OnnxClassifier(bundle, model_file=name)
+        onnx.ngrams = None  # the transformer's logits, the part quantisation touches
+        batched = onnx.text_logits(texts)
+        alone = np.concatenate([onnx.text_logits([text]) for text in texts])
+        differences[name] = float(np.abs(batched - alone).max())
+    assert differences["token.onnx"] <= 1e-5, differences
+    assert differences[config.INT8_FILE] > 1e-5, differences  # the default, "batch": why "token" exists
+    tags = session_client().get_model_version(REGISTERED_MODEL, exported.version).tags
+    assert tags["int8_activation_scales"] == "batch"
 
 
 @pytest_slow
