@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=config.ARTIFACTS_DIR / "export")
     p.add_argument(
         "--activation-scales",
-        choices=("batch", "token"),
+        choices=config.INT8_ACTIVATION_SCALES,
         default="batch",
         help="int8 activation scales: one per batch tensor (onnxruntime's, fastest) or one per token (each "
         "text's answer independent of its batch, ~12%% slower)",

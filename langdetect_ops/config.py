@@ -43,6 +43,8 @@ CHAMPION_ALIAS = "champion"
 # the export's ONNX files, which the bench reads back (service/inference.py names the int8 one itself: the
 # serving image carries no config)
 FP32_FILE, INT8_FILE = "model.onnx", "model.int8.onnx"
+# int8 activation scales (registry/onnx_export.quantize_int8): one per batch tensor, or one per token
+INT8_ACTIVATION_SCALES = ("batch", "token")
 EXPERIMENT = "langdetect"
 BENTO_ONNX_MODEL = "langdetect-onnx"
 BENTO_TORCH_MODEL = "langdetect-torch"

@@ -31,24 +31,27 @@ ZERO_POINT = 128  # uint8 activations are symmetric around it: 1..255 for -127..
 
 def embedding_gathers(model: ModelProto) -> list[str]:
     """The Gather nodes that read a 2-D float table (embeddings): kept out of quantize_dynamic."""
-    tables = {t.name for t in model.graph.initializer if len(t.dims) == 2 and t.data_type == TensorProto.FLOAT}
+    tables = _float_tables(model.graph)
     return [n.name for n in model.graph.node if n.op_type == "Gather" and n.input[0] in tables]
+
+
+def _float_tables(graph) -> dict:
+    """The graph's 2-D float initializers by name: what a Gather reads as an embedding table."""
+    return {t.name: t for t in graph.initializer if len(t.dims) == 2 and t.data_type == TensorProto.FLOAT}
 
 
 def quantize_embedding_rows(model: ModelProto, min_rows: int = MIN_ROWS_PER_ROW) -> int:
     """Each large float table read by a Gather becomes int8 rows with one scale per row; returns how many."""
     graph = model.graph
-    tables = {t.name: t for t in graph.initializer}
+    tables = _float_tables(graph)
     rewritten = 0
     for node in list(graph.node):
         table = tables.get(node.input[0]) if node.op_type == "Gather" else None
-        if table is None or table.data_type != TensorProto.FLOAT or len(table.dims) != 2:
-            continue
-        if table.dims[0] < min_rows or table.dims[1] < 2:  # small, or a column of row scales already
+        if table is None or table.dims[0] < min_rows or table.dims[1] < 2:  # small, or a column of row scales already
             continue
         if any(a.name == "axis" and a.i != 0 for a in node.attribute):
             continue  # not a row lookup
-        weights = numpy_helper.to_array(table).astype(np.float32)
+        weights = numpy_helper.to_array(table)
         scale = np.abs(weights).max(axis=1, keepdims=True) / 127.0
         scale[scale == 0] = 1.0  # an all-zero row stays zero
         rows = np.clip(np.round(weights / scale), -127, 127).astype(np.int8)
