@@ -46,7 +46,7 @@ def run_export(
     data_dir: Path | None = None,
     out_dir: Path = config.ARTIFACTS_DIR / "export",
     tamper=None,
-    activation_scales: str = "batch",
+    activation_scales: str = config.DEFAULT_INT8_ACTIVATION_SCALES,
 ) -> ExportSummary:
     """`tamper` (tests only) receives the int8 path before the gate, to prove the gate can fail.
     `activation_scales`: "token" makes each text's answer independent of its batch (quantize_int8)."""

@@ -3,18 +3,19 @@
 1. **The word-embedding table, per row.** `quantize_dynamic` gives a Gather's table one scale, so a rare
    token whose embedding is small keeps few levels. Here each row gets its own scale (symmetric int8):
    Gather(int8 rows) * Gather(row scales), 96 KB more for 24,000 rows.
-2. **Activations, per token** (`langdetect export --activation-scales token`; not the default, for speed).
+2. **Activations, per token** (the default; `langdetect export --activation-scales batch` opts out).
    `DynamicQuantizeLinear` takes one scale for the whole batch tensor, so a
    text's logits moved with the texts batched beside it (by up to 0.08 on version 6: the same text could
    get another answer under other traffic). Here each token gets its own scale: symmetric, around a fixed
    uint8 zero point of 128 that MatMulInteger takes as it is, through one blocked QuantizeLinear (opset 21).
    The per-token scale is applied after the MatMulInteger-Cast-Mul chain, because onnxruntime's fusion of
    that chain (MatMulIntegerToFloat) assumes a scalar activation scale and computes wrong logits otherwise.
+   The chain's activation scale is a runtime 1.0, so that the fusion still happens (see _runtime_one).
 
 Measured on version 6's validation split cut to 10 and 20 characters, int8 against fp32 ONNX logits
 (MLflow experiment `langdetect-int8-experiments`): p99 of the largest difference 0.049 with one scale
 per table and per batch; 0.038 with the table per row, at the same speed; 0.029 with per-token
-activations too, where a text alone and in a batch give identical logits, about 12% slower in process.
+activations too, where a text alone and in a batch give identical logits, a few % slower.
 """
 
 from __future__ import annotations
@@ -85,11 +86,14 @@ def quantize_activations_per_token(model: ModelProto) -> int:
         "per_token_axes": np.array([-1], np.int64),
         "per_token_step": np.array(1 / 127, np.float32),
         "per_token_tiny": np.array(1e-12, np.float32),  # an all-zero token: any scale, all steps 0
-        "per_token_one": np.array(1.0, np.float32),
         "per_token_zero_point": np.array(ZERO_POINT, np.uint8),
     }
-    rewritten = 0
-    for dql in [n for n in graph.node if n.op_type == "DynamicQuantizeLinear"]:
+    dqls = [n for n in graph.node if n.op_type == "DynamicQuantizeLinear"]
+    if not dqls:
+        return 0
+    for at, node in enumerate(_runtime_one(graph.input[0].name)):
+        graph.node.insert(at, node)
+    for dql in dqls:
         x, (quantized, scale, zero_point) = dql.input[0], dql.output
         matmuls = consumers[quantized]
         if not matmuls or any(m.op_type != "MatMulInteger" for m in matmuls):
@@ -100,9 +104,11 @@ def quantize_activations_per_token(model: ModelProto) -> int:
             graph,
             dql,
             [
-                helper.make_node("Abs", [x], [f"{p}_abs"]),
-                helper.make_node("ReduceMax", [f"{p}_abs", "per_token_axes"], [f"{p}_max"], keepdims=1),
-                helper.make_node("Max", [f"{p}_max", "per_token_tiny"], [f"{p}_range"]),
+                # max |x| as max(max x, -min x): two reductions, and no Abs copy of the whole tensor
+                helper.make_node("ReduceMax", [x, "per_token_axes"], [f"{p}_max"], keepdims=1),
+                helper.make_node("ReduceMin", [x, "per_token_axes"], [f"{p}_min"], keepdims=1),
+                helper.make_node("Neg", [f"{p}_min"], [f"{p}_neg_min"]),
+                helper.make_node("Max", [f"{p}_max", f"{p}_neg_min", "per_token_tiny"], [f"{p}_range"]),
                 helper.make_node("Mul", [f"{p}_range", "per_token_step"], [scale]),
                 helper.make_node("Shape", [scale], [f"{p}_shape"]),
                 helper.make_node("Expand", ["per_token_zero_point", f"{p}_shape"], [f"{p}_zero_points"]),
@@ -114,14 +120,25 @@ def quantize_activations_per_token(model: ModelProto) -> int:
         for matmul in matmuls:
             _swap_input(matmul, zero_point, "per_token_zero_point")
             _scale_after_fusion(graph, matmul, scale, consumers, producers)
-        rewritten += 1
-    if rewritten:
-        graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
-        for opset in model.opset_import:
-            if opset.domain in ("", "ai.onnx"):
-                opset.version = max(opset.version, PER_TOKEN_OPSET)
-        del graph.value_info[:]  # the zero points' shapes changed; onnxruntime infers them again
-    return rewritten
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = max(opset.version, PER_TOKEN_OPSET)
+    del graph.value_info[:]  # the zero points' shapes changed; onnxruntime infers them again
+    return len(dqls)
+
+
+def _runtime_one(input_name: str) -> list[NodeProto]:
+    """A scalar 1.0 computed from the input's batch size (never 0 when there is work). onnxruntime folds
+    Mul(constant 1.0, weight scales) into one constant, and its MatMulIntegerToFloat fusion then finds no
+    activation-scale Mul to fuse: the chain stays three unfused kernels, ~3x slower, and the whole model
+    ~10% slower in process. tests/test_int8_graph.py checks that the fusion happens."""
+    return [
+        helper.make_node("Shape", [input_name], ["per_token_batch"], start=0, end=1),
+        helper.make_node("Squeeze", ["per_token_batch"], ["per_token_batch_scalar"]),
+        helper.make_node("Cast", ["per_token_batch_scalar"], ["per_token_nonempty"], to=TensorProto.BOOL),
+        helper.make_node("Cast", ["per_token_nonempty"], ["per_token_one"], to=TensorProto.FLOAT),
+    ]
 
 
 def _scale_after_fusion(graph, matmul: NodeProto, scale: str, consumers, producers) -> None:

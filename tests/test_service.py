@@ -86,9 +86,10 @@ def test_batch_equals_single(http, multilingual):
     batch = http.post("/detect_batch", json={"texts": texts, "top_k": 2}).json()["results"]
     singles = [detect(http, text=t, top_k=2) for t in texts]
     assert [b["language"] for b in batch] == [s["language"] for s in singles]
-    # int8 activations are quantized per batch, so scores move a little with the batch's content.
+    # int8 activations have one scale per token (the export's default): a text's scores do not depend
+    # on the texts batched with it (with one scale per batch they moved by up to ~0.05)
     diffs = [abs(b["score"] - s["score"]) for b, s in zip(batch, singles)]
-    assert sum(diffs) / len(diffs) < 0.02 and max(diffs) < 0.1
+    assert max(diffs) < 1e-4, diffs
 
 
 @pytest.mark.parametrize(
