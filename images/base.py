@@ -10,7 +10,11 @@
   packages, extend another base (LANGDETECT_BASE_IMAGE);
 - the uv tool image (`langdetect-uv:<version>`): just /uv, laid out like ghcr.io/astral-sh/uv. The
   bento Dockerfile bind-mounts it into the step that installs the venv, so uv is used but never
-  shipped.
+  shipped;
+- the strip tool image (`langdetect-strip:latest`): the host's GNU strip with its own loader and
+  libraries, and /strip to run it. The same step strips the symbol tables from the CPU image's shared
+  objects (wheels ship them unstripped: aiohttp's HTTP parser is 3.3 MB, 0.6 MB stripped). Never
+  shipped either. Point LANGDETECT_STRIP_IMAGE at the base image to skip stripping.
 
 Users with a registry point LANGDETECT_BASE_IMAGE at any image with python3.11, bash and
 groupadd (python:3.11-slim) and LANGDETECT_UV_IMAGE at ghcr.io/astral-sh/uv:<version>.
@@ -37,6 +41,13 @@ DEFAULT_BASE_IMAGE = "langdetect-base:bookworm-py3.11-runtime"
 UV_IMAGE_ENV = "LANGDETECT_UV_IMAGE"
 UV_VERSION = "0.13.9"  # BentoML needs uv >= 0.13.4
 DEFAULT_UV_IMAGE = f"langdetect-uv:{UV_VERSION}"
+STRIP_IMAGE_ENV = "LANGDETECT_STRIP_IMAGE"
+DEFAULT_STRIP_IMAGE = "langdetect-strip:latest"
+# /strip in that image: GNU strip through the loader it was linked with, whatever the image mounting it
+STRIP_SCRIPT = """#!/bin/sh
+here=$(dirname "$0")
+exec "$here/lib/{loader}" --library-path "$here/lib" "$here/bin/strip" "$@"
+"""
 SUITE = "bookworm"
 MIRROR = os.environ.get("LANGDETECT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SECURITY_MIRROR = os.environ.get("LANGDETECT_DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
@@ -165,6 +176,7 @@ WHEEL_RUNTIME = (
 class BaseImages:
     base: str
     uv: str
+    strip: str
     base_bytes: int
     built: list[str]
 
@@ -177,8 +189,12 @@ def uv_image() -> str:
     return os.environ.get(UV_IMAGE_ENV) or DEFAULT_UV_IMAGE
 
 
+def strip_image() -> str:
+    return os.environ.get(STRIP_IMAGE_ENV) or DEFAULT_STRIP_IMAGE
+
+
 def ensure_base_images(extra_ca_dir: Path | None = None, force: bool = False) -> BaseImages:
-    """Builds whichever of the base and uv images is missing (or both, with force)."""
+    """Builds whichever of the base, uv and strip images is missing (or all, with force)."""
     require_engine()
     built = []
     if force or not image_exists(DEFAULT_BASE_IMAGE):
@@ -187,8 +203,11 @@ def ensure_base_images(extra_ca_dir: Path | None = None, force: bool = False) ->
     if force or not image_exists(DEFAULT_UV_IMAGE):
         build_uv_image(DEFAULT_UV_IMAGE, UV_VERSION)
         built.append(DEFAULT_UV_IMAGE)
+    if force or not image_exists(DEFAULT_STRIP_IMAGE):
+        build_strip_image(DEFAULT_STRIP_IMAGE)
+        built.append(DEFAULT_STRIP_IMAGE)
     size = int(inspect_image(DEFAULT_BASE_IMAGE)["Size"])
-    return BaseImages(DEFAULT_BASE_IMAGE, DEFAULT_UV_IMAGE, size, built)
+    return BaseImages(DEFAULT_BASE_IMAGE, DEFAULT_UV_IMAGE, DEFAULT_STRIP_IMAGE, size, built)
 
 
 def build_base_image(tag: str, extra_ca_dir: Path | None = None) -> None:
@@ -374,6 +393,45 @@ def build_uv_image(tag: str, version: str) -> None:
         tar_path = Path(tmp) / "uv.tar"
         tar_path.write_bytes(layer.getvalue())
         docker("import", "--change", 'CMD ["/uv"]', str(tar_path), tag)
+
+
+def build_strip_image(tag: str) -> None:
+    """FROM-scratch image with the host's GNU strip (Debian's binutils), the libraries and loader it
+    links (from `ldd`), and /strip, which runs it with them: it works in any image that mounts it."""
+    strip = shutil.which("strip")
+    if strip is None or shutil.which("ldd") is None:
+        raise UserError("strip is missing (apt-get install binutils): the strip tool image needs it")
+    binary = Path(strip).resolve()
+    libraries, loader = linked_libraries(binary)
+    version = subprocess.run([strip, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        tar.add(binary, "bin/strip")
+        for name, path in {**libraries, loader.name: loader}.items():
+            tar.add(path.resolve(), f"lib/{name}")  # each under the name the binary asks for
+        script = STRIP_SCRIPT.format(loader=loader.name).encode()
+        info = tarfile.TarInfo("strip")
+        info.size, info.mode = len(script), 0o755
+        tar.addfile(info, io.BytesIO(script))
+    with tempfile.TemporaryDirectory(prefix="langdetect-strip-") as tmp:
+        tar_path = Path(tmp) / "strip.tar"
+        tar_path.write_bytes(layer.getvalue())
+        docker("import", "--change", f'LABEL org.opencontainers.image.description="{version}"', str(tar_path), tag)
+
+
+def linked_libraries(binary: Path) -> tuple[dict[str, Path], Path]:
+    """The shared libraries `binary` loads (soname -> host path, transitively) and its loader, from ldd."""
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+    libraries, loader = {}, None
+    for line in out.splitlines():
+        fields = line.split()
+        if "=>" in fields and fields[2].startswith("/"):
+            libraries[fields[0]] = Path(fields[2])
+        elif fields and fields[0].startswith("/") and "ld-linux" in fields[0]:
+            loader = Path(fields[0])
+    if loader is None:
+        raise UserError(f"ldd {binary}: no loader found in {out!r}")
+    return libraries, loader
 
 
 def chroot(root: Path, *args: str) -> None:

@@ -25,7 +25,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from images.base import DEFAULT_BASE_IMAGE, DEFAULT_UV_IMAGE, base_image, uv_image
+from images.base import (
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_STRIP_IMAGE,
+    DEFAULT_UV_IMAGE,
+    base_image,
+    strip_image,
+    uv_image,
+)
 from langdetect_ops.containers import image_exists, inspect_image, require_engine, run_logged, tool_env
 from langdetect_ops.errors import UserError
 
@@ -82,12 +89,17 @@ def build_images(kinds: list[str], log_dir: Path | None = None) -> list[BuiltIma
 
 
 def require_local_images() -> None:
-    """The default base and uv images exist only where `langdetect images base` made them."""
-    for ref, default in ((base_image(), DEFAULT_BASE_IMAGE), (uv_image(), DEFAULT_UV_IMAGE)):
+    """The default base, uv and strip images exist only where `langdetect images base` made them."""
+    defaults = (
+        (base_image(), DEFAULT_BASE_IMAGE),
+        (uv_image(), DEFAULT_UV_IMAGE),
+        (strip_image(), DEFAULT_STRIP_IMAGE),
+    )
+    for ref, default in defaults:
         if ref == default and not image_exists(ref):
             raise UserError(
-                f"image {ref} is missing: run `langdetect images base` first "
-                "(or set LANGDETECT_BASE_IMAGE / LANGDETECT_UV_IMAGE to images you can pull)"
+                f"image {ref} is missing: run `langdetect images base` first (or set LANGDETECT_BASE_IMAGE / "
+                "LANGDETECT_UV_IMAGE / LANGDETECT_STRIP_IMAGE to images you can pull)"
             )
 
 
@@ -174,6 +186,7 @@ def containerize(bento: str, image_tags: list[str], labels: dict[str, str], log:
         "progress=plain",
         f"build-arg=LANGDETECT_BASE_IMAGE={base_image()}",
         f"build-arg=LANGDETECT_UV_IMAGE={uv_image()}",
+        f"build-arg=LANGDETECT_STRIP_IMAGE={strip_image()}",
         *[f"label={k}={v}" for k, v in labels.items()],
     ]
     cmd = [

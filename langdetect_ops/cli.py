@@ -125,7 +125,7 @@ def cmd_images_base(args) -> None:
     extra_ca_dir = HOST_CA_CERTIFICATES if args.extra_ca_certs == "host" else args.extra_ca_certs
     made = ensure_base_images(extra_ca_dir=extra_ca_dir and Path(extra_ca_dir), force=args.force)
     print(
-        f"{made.base} ({made.base_bytes / 1e6:.0f} MB) and {made.uv}: "
+        f"{made.base} ({made.base_bytes / 1e6:.0f} MB), {made.uv} and {made.strip}: "
         + (f"built {', '.join(made.built)}" if made.built else "already present (--force rebuilds)")
     )
 

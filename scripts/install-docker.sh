@@ -14,6 +14,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 need=()
 [ -x "$DOCKER" ] || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v strip >/dev/null && command -v readelf >/dev/null || need+=(binutils)  # the base and strip images
 if [ ${#need[@]} -gt 0 ]; then
     # A fresh machine may have no package lists; refresh them only when a package is unknown.
     apt-cache show "${need[@]}" >/dev/null 2>&1 || as_root apt-get update -qq

@@ -19,7 +19,7 @@ if [ "${IMAGES:-0}" = 1 ]; then
     scripts/install-docker.sh                            # Debian's docker.io; starts dockerd (root)
     # A TLS-intercepting proxy's CA (in /usr/local/share/ca-certificates) must be trusted in builds too.
     ca=$(ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1 && echo --extra-ca-certs || true)
-    "$bin/langdetect" images base $ca                    # langdetect-base (debootstrap) + langdetect-uv
+    "$bin/langdetect" images base $ca                    # langdetect-base (debootstrap), langdetect-uv, langdetect-strip
     "$bin/langdetect" images build                       # langdetect-cpu / -gpu (+ -modelless) :latest
     "$bin/langdetect" images report                      # reports/images.md
 fi
