@@ -58,6 +58,12 @@ def cmd_promote(args) -> None:
 def cmd_export(args) -> None:
     from registry.export import run_export
 
+    if args.out.name[:1] == "v" and args.out.name[1:].isdigit():  # `--out artifacts/export/v6` nests v6/v6
+        print(
+            f"note: --out is the export root: the files go to {args.out}/v<version>, inside what looks like "
+            "a version folder already",
+            file=sys.stderr,
+        )
     s = run_export(
         alias=args.alias,
         version=args.version,
@@ -371,7 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="dataset whose test split feeds the parity gate (default: the one the version was trained on)",
     )
-    p.add_argument("--out", type=Path, default=config.ARTIFACTS_DIR / "export")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=config.ARTIFACTS_DIR / "export",
+        help="the export root: the files go to OUT/v<version> (default artifacts/export)",
+    )
     p.add_argument(
         "--activation-scales",
         choices=config.INT8_ACTIVATION_SCALES,

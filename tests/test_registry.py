@@ -133,6 +133,14 @@ def test_bad_references_exit_2_with_a_message(registry, capsys, argv, message):
     assert message in err and "Traceback" not in err
 
 
+def test_an_out_folder_named_like_a_version_gets_a_note(registry, tmp_path, capsys):
+    """`--out` is the root (files go to OUT/vN): `--out artifacts/export/v6` would nest v6/v6."""
+    assert main(["export", "--alias", "nope", "--out", str(tmp_path / "v6")]) == 2
+    assert "--out is the export root" in capsys.readouterr().err
+    assert main(["export", "--alias", "nope", "--out", str(tmp_path / "export")]) == 2
+    assert "--out is the export root" not in capsys.readouterr().err
+
+
 def test_empty_registry_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
     assert main(["export"]) == 2
