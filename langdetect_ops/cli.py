@@ -257,7 +257,11 @@ def add_images_parser(sub) -> None:
     """Imports nothing from images/: the other subcommands must work even where Docker is absent."""
     images = sub.add_parser("images", help="container images: registry-free base, slim CPU and GPU images")
     steps = images.add_subparsers(dest="images_command", required=True)
-    p = steps.add_parser("base", help="build the Python 3.11 base image and the uv tool image from Debian/PyPI")
+    p = steps.add_parser(
+        "base",
+        help="build the Python 3.11 base image (Debian) and the build-only tool images: uv (PyPI) and "
+        "strip (the host's binutils)",
+    )
     p.add_argument(
         "--extra-ca-certs",
         nargs="?",
