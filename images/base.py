@@ -385,14 +385,10 @@ def build_uv_image(tag: str, version: str) -> None:
         wheel = next(Path(tmp).glob("uv-*.whl"))
         with zipfile.ZipFile(wheel) as archive:
             binary = archive.read(f"uv-{version}.data/scripts/uv")
-        layer = io.BytesIO()
-        with tarfile.open(fileobj=layer, mode="w") as tar:
-            info = tarfile.TarInfo("uv")
-            info.size, info.mode = len(binary), 0o755
-            tar.addfile(info, io.BytesIO(binary))
-        tar_path = Path(tmp) / "uv.tar"
-        tar_path.write_bytes(layer.getvalue())
-        docker("import", "--change", 'CMD ["/uv"]', str(tar_path), tag)
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        add_executable(tar, "uv", binary)
+    import_layer(layer, tag, 'CMD ["/uv"]')
 
 
 def build_strip_image(tag: str) -> None:
@@ -409,14 +405,23 @@ def build_strip_image(tag: str) -> None:
         tar.add(binary, "bin/strip")
         for name, path in {**libraries, loader.name: loader}.items():
             tar.add(path.resolve(), f"lib/{name}")  # each under the name the binary asks for
-        script = STRIP_SCRIPT.format(loader=loader.name).encode()
-        info = tarfile.TarInfo("strip")
-        info.size, info.mode = len(script), 0o755
-        tar.addfile(info, io.BytesIO(script))
-    with tempfile.TemporaryDirectory(prefix="langdetect-strip-") as tmp:
-        tar_path = Path(tmp) / "strip.tar"
+        add_executable(tar, "strip", STRIP_SCRIPT.format(loader=loader.name).encode())
+    import_layer(layer, tag, f'LABEL org.opencontainers.image.description="{version}"')
+
+
+def add_executable(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    """An executable file made from bytes in memory (a binary taken from a wheel, a script)."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), 0o755
+    tar.addfile(info, io.BytesIO(data))
+
+
+def import_layer(layer: io.BytesIO, tag: str, change: str) -> None:
+    """`docker import` of one in-memory tar layer: a FROM-scratch tool image."""
+    with tempfile.TemporaryDirectory(prefix="langdetect-layer-") as tmp:
+        tar_path = Path(tmp) / "layer.tar"
         tar_path.write_bytes(layer.getvalue())
-        docker("import", "--change", f'LABEL org.opencontainers.image.description="{version}"', str(tar_path), tag)
+        docker("import", "--change", change, str(tar_path), tag)
 
 
 def linked_libraries(binary: Path) -> tuple[dict[str, Path], Path]:

@@ -139,8 +139,8 @@ def test_cpu_image_has_bytecode_for_what_serving_imports_only(built):
 # for the libraries auditwheel grafted into *.libs/ (left as they are: strip breaks their layout).
 UNSTRIPPED_SCRIPT = """
 import pathlib, struct, sys
-found = []
-for path in pathlib.Path(sys.argv[1]).rglob("*.so*"):
+paths, found = list(pathlib.Path(sys.argv[1]).rglob("*.so*")), []
+for path in paths:
     data = path.read_bytes() if path.is_file() and not path.parent.name.endswith(".libs") else b""
     if data[:5] != b"\\x7fELF\\x02":  # 64-bit ELF
         continue
@@ -149,7 +149,7 @@ for path in pathlib.Path(sys.argv[1]).rglob("*.so*"):
     section = lambda i: struct.unpack_from("<IIQQQQ", data, shoff + i * size)
     strtab = section(names)[4]
     found += [str(path) for i in range(count) if data.startswith(b".symtab\\0", strtab + section(i)[0])]
-print(len(list(pathlib.Path(sys.argv[1]).rglob("*.so*"))), *found, sep="\\n")
+print(len(paths), *found, sep="\\n")
 """
 
 

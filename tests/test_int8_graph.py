@@ -4,6 +4,8 @@ with a bias, then a second one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,14 +58,25 @@ def small_model(path: Path) -> Path:
     return path
 
 
+Logits = Callable[[list], np.ndarray]  # ids (batch, 4) -> logits (batch, 4, 5)
+
+
+@dataclass
+class Models:
+    fp32: Logits
+    words: np.ndarray  # the fp32 word table
+    paths: dict[str, Path]  # activation_scales -> the int8 file
+    int8: dict[str, Logits]  # activation_scales -> its session
+    graphs: dict[str, onnx.ModelProto]  # activation_scales -> its graph
+
+
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tmp_path_factory) -> Models:
     import onnxruntime as ort
 
     directory = tmp_path_factory.mktemp("int8_graph")
     fp32 = small_model(directory / "fp32.onnx")
-    int8 = quantize_int8(fp32, directory / "int8.onnx")  # the default: "token"
-    per_batch = quantize_int8(fp32, directory / "int8_batch.onnx", activation_scales="batch")
+    paths = {scales: quantize_int8(fp32, directory / f"int8_{scales}.onnx", scales) for scales in ("token", "batch")}
 
     def session(path):  # the serving options: every graph optimisation, fusions included
         options = ort.SessionOptions()
@@ -72,13 +85,23 @@ def models(tmp_path_factory):
         return lambda ids: sess.run(["logits"], {"ids": np.asarray(ids, dtype=np.int64)})[0]
 
     words = next(t for t in onnx.load(str(fp32)).graph.initializer if t.name == "words")
-    models = session(fp32), session(int8), onnx.load(str(int8)), numpy_helper.to_array(words)
-    return (*models, session(per_batch), onnx.load(str(per_batch)))
+    return Models(
+        fp32=session(fp32),
+        words=numpy_helper.to_array(words),
+        paths=paths,
+        int8={scales: session(path) for scales, path in paths.items()},
+        graphs={scales: onnx.load(str(path)) for scales, path in paths.items()},
+    )
+
+
+def test_the_default_activation_scales_are_per_token(tmp_path, models):
+    default = quantize_int8(small_model(tmp_path / "fp32.onnx"), tmp_path / "int8.onnx")
+    assert default.read_bytes() == models.paths["token"].read_bytes()
 
 
 def test_a_texts_logits_do_not_depend_on_what_it_is_batched_with(models):
     """One-scale-per-batch quantisation fails this: row 7's huge embedding coarsens every other row."""
-    _, int8, *_ = models
+    int8 = models.int8["token"]
     quiet, loud = [3, 150, 22, 9], [7, 7, 7, 7]
     alone = int8([quiet])
     assert np.array_equal(int8([quiet, loud])[0], alone[0])
@@ -87,7 +110,7 @@ def test_a_texts_logits_do_not_depend_on_what_it_is_batched_with(models):
 
 def test_with_one_scale_per_batch_a_loud_batch_mate_moves_the_logits(models):
     """The opt-out ("batch"): why "token" is the default. The word table is per row here too."""
-    *_, per_batch, graph = models
+    per_batch, graph = models.int8["batch"], models.graphs["batch"]
     quiet, loud = [3, 150, 22, 9], [7, 7, 7, 7]
     assert not np.allclose(per_batch([quiet, loud])[0], per_batch([quiet])[0], rtol=0, atol=1e-4)
     ops = [n.op_type for n in graph.graph.node]
@@ -103,7 +126,7 @@ def test_an_unknown_activation_scale_is_refused(tmp_path):
 def test_int8_logits_stay_close_to_fp32(models):
     """Also guards the fusion hazard: a per-token scale inside onnxruntime's MatMulIntegerToFloat is
     misapplied (logits off by about the logits' size), so the rewrite must keep it outside."""
-    fp32, int8, *_ = models
+    fp32, int8 = models.fp32, models.int8["token"]
     ids = np.random.default_rng(1).integers(0, VOCAB, (64, 4))
     ids[::9, 0] = 7  # some rows hold the loud token
     reference, quantised = fp32(ids), int8(ids)
@@ -113,7 +136,7 @@ def test_int8_logits_stay_close_to_fp32(models):
 
 
 def test_the_graph_has_no_batch_wide_quantisation_left(models):
-    _, _, graph, *_ = models
+    graph = models.graphs["token"]
     ops = [n.op_type for n in graph.graph.node]
     assert "DynamicQuantizeLinear" not in ops
     blocked = [n for n in graph.graph.node if n.op_type == "QuantizeLinear"]
@@ -125,15 +148,14 @@ def test_the_graph_has_no_batch_wide_quantisation_left(models):
 
 
 @pytest.mark.parametrize("activation_scales", ["token", "batch"])
-def test_onnxruntime_fuses_every_int8_matmul(tmp_path, activation_scales):
+def test_onnxruntime_fuses_every_int8_matmul(tmp_path, models, activation_scales):
     """A constant activation scale of 1.0 would be folded away, and with it onnxruntime's
     MatMulIntegerToFloat fusion: three unfused kernels per dense layer, ~10% slower in serving."""
     import onnxruntime as ort
 
-    int8 = quantize_int8(small_model(tmp_path / "fp32.onnx"), tmp_path / "int8.onnx", activation_scales)
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
-    ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
+    ort.InferenceSession(str(models.paths[activation_scales]), options, providers=["CPUExecutionProvider"])
     ops = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
     assert "MatMulInteger" not in ops and "DynamicQuantizeLinear" not in ops, ops
     fused = ops.count("MatMulIntegerToFloat") + ops.count("DynamicQuantizeMatMul")
@@ -141,7 +163,7 @@ def test_onnxruntime_fuses_every_int8_matmul(tmp_path, activation_scales):
 
 
 def test_the_word_table_is_int8_per_row_and_the_small_table_stays_fp32(models):
-    _, _, graph, original, *_ = models
+    graph, original = models.graphs["token"], models.words
     tables = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
     rows, scale = tables["words_rows_int8"], tables["words_row_scale"]
     assert rows.dtype == np.int8 and rows.shape == (VOCAB, WIDTH) and scale.shape == (VOCAB, 1)
